@@ -1,0 +1,676 @@
+//! The embedded SQLite backend.
+
+use crate::error::{Result, StoreError};
+use crate::stats::{Counts, Stats, StatsBuilder};
+use crate::{EventOutcome, ImportTransaction, RecordStore};
+use passeur_domain::{
+    BookSectionId, CreditAccount, GeoPoint, Interaction, InteractionKind, MovieGenreId, MusicGenreId, Offer,
+    ShowTypeId, SubcategoryId, Timestamp, User, Venue, VenueTypeId,
+};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use std::path::{Path, PathBuf};
+
+/// The schema version this build writes. Each entry of `MIGRATIONS` moves the
+/// schema one version up; `PRAGMA user_version` records where a file stands.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the four record tables.
+    "CREATE TABLE venues (
+        id TEXT PRIMARY KEY NOT NULL,
+        name TEXT NOT NULL,
+        venue_type TEXT NOT NULL,
+        latitude REAL,
+        longitude REAL,
+        city TEXT NOT NULL,
+        department TEXT NOT NULL,
+        partner_id TEXT NOT NULL
+    );
+    CREATE INDEX venues_partner ON venues(partner_id);
+    CREATE TABLE offers (
+        id TEXT PRIMARY KEY NOT NULL,
+        item_id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        description TEXT NOT NULL,
+        artist TEXT,
+        subcategory TEXT NOT NULL,
+        book_macro_section TEXT,
+        music_genre TEXT,
+        show_type TEXT,
+        movie_genre TEXT,
+        price_cents INTEGER NOT NULL,
+        duo INTEGER NOT NULL,
+        stock INTEGER,
+        bookable_from INTEGER,
+        bookable_until INTEGER,
+        event_start INTEGER,
+        created_at INTEGER NOT NULL,
+        venue_id TEXT,
+        image_embedding BLOB
+    );
+    CREATE INDEX offers_venue ON offers(venue_id);
+    CREATE INDEX offers_item ON offers(item_id);
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY NOT NULL,
+        birth_date TEXT NOT NULL,
+        department TEXT NOT NULL,
+        home_latitude REAL,
+        home_longitude REAL,
+        credit_cents INTEGER NOT NULL
+    );
+    CREATE TABLE interactions (
+        id TEXT PRIMARY KEY NOT NULL,
+        kind TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        offer_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        amount_cents INTEGER,
+        quantity INTEGER,
+        booking_id TEXT,
+        call_id TEXT,
+        position INTEGER,
+        model_version TEXT,
+        propensity REAL
+    );
+    CREATE INDEX interactions_user_at ON interactions(user_id, at);
+    CREATE INDEX interactions_booking ON interactions(booking_id) WHERE booking_id IS NOT NULL;",
+];
+
+/// How hard SQLite works to keep a commit through a power cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// fsync on every commit: a commit survives a process crash and a power cut.
+    #[default]
+    Full,
+    /// WAL's `NORMAL`: a commit survives a process crash; the last ones may be lost on a power cut.
+    Normal,
+}
+
+/// Settings of the SQLite backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Durability of commits.
+    pub synchronous: Synchronous,
+    /// Page cache size, in MiB.
+    pub cache_mib: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { synchronous: Synchronous::Full, cache_mib: 256 }
+    }
+}
+
+/// The record store in one SQLite file, `records.sqlite3`, of a data directory.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+    }
+}
+
+impl SqliteStore {
+    /// The database file's name inside the data directory.
+    pub const FILE_NAME: &'static str = "records.sqlite3";
+
+    /// Opens (creating if needed) the store in `data_dir`, with default settings.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore> {
+        SqliteStore::open_with(data_dir, &StoreConfig::default())
+    }
+
+    /// Opens (creating if needed) the store in `data_dir`, and migrates its schema.
+    pub fn open_with(data_dir: &Path, config: &StoreConfig) -> Result<SqliteStore> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| StoreError::Io { path: data_dir.display().to_string(), source })?;
+        let path = data_dir.join(Self::FILE_NAME);
+        let mut conn = Connection::open(&path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let sync = match config.synchronous {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+        conn.pragma_update(None, "cache_size", -i64::from(config.cache_mib) * 1024)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore { conn, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version on disk.
+    pub fn schema_version(&self) -> Result<u32> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew { found, supported: SCHEMA_VERSION });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as u32 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "record store schema migrated");
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- rows
+
+const VENUE_COLUMNS: &str = "id, name, venue_type, latitude, longitude, city, department, partner_id";
+const OFFER_COLUMNS: &str = "id, item_id, title, description, artist, subcategory, book_macro_section, music_genre, \
+     show_type, movie_genre, price_cents, duo, stock, bookable_from, bookable_until, event_start, created_at, \
+     venue_id, image_embedding";
+const USER_COLUMNS: &str = "id, birth_date, department, home_latitude, home_longitude, credit_cents";
+const INTERACTION_COLUMNS: &str =
+    "id, kind, user_id, offer_id, at, amount_cents, quantity, booking_id, call_id, position, model_version, propensity";
+
+fn corrupt(table: &'static str, id: &str, reason: impl ToString) -> StoreError {
+    StoreError::Corrupt { table, id: id.to_owned(), reason: reason.to_string() }
+}
+
+fn point(table: &'static str, id: &str, lat: Option<f64>, lon: Option<f64>) -> Result<Option<GeoPoint>> {
+    match (lat, lon) {
+        (Some(lat), Some(lon)) => GeoPoint::new(lat, lon).map(Some).map_err(|e| corrupt(table, id, e)),
+        (None, None) => Ok(None),
+        _ => Err(corrupt(table, id, "only one of latitude and longitude is set")),
+    }
+}
+
+fn venue_from_row(row: &Row<'_>) -> Result<Venue> {
+    let id: String = row.get(0)?;
+    let venue_type: String = row.get(2)?;
+    Ok(Venue {
+        name: row.get(1)?,
+        venue_type: VenueTypeId::parse(&venue_type).map_err(|e| corrupt("venues", &id, e))?,
+        location: point("venues", &id, row.get(3)?, row.get(4)?)?,
+        city: row.get(5)?,
+        department: row.get(6)?,
+        partner_id: row.get(7)?,
+        id,
+    })
+}
+
+fn optional_code<T>(
+    id: &str,
+    value: Option<String>,
+    parse: impl Fn(&str) -> passeur_domain::Result<T>,
+) -> Result<Option<T>> {
+    value.map(|v| parse(&v).map_err(|e| corrupt("offers", id, e))).transpose()
+}
+
+fn embedding_to_blob(embedding: &[f32]) -> Vec<u8> {
+    embedding.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn embedding_from_blob(id: &str, blob: &[u8]) -> Result<Vec<f32>> {
+    if blob.len() % 4 != 0 {
+        return Err(corrupt("offers", id, "image embedding blob length is not a multiple of 4"));
+    }
+    Ok(blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+fn offer_from_row(row: &Row<'_>) -> Result<Offer> {
+    let id: String = row.get(0)?;
+    let subcategory: String = row.get(5)?;
+    let stock: Option<i64> = row.get(12)?;
+    let blob: Option<Vec<u8>> = row.get(18)?;
+    Ok(Offer {
+        item_id: row.get(1)?,
+        title: row.get(2)?,
+        description: row.get(3)?,
+        artist: row.get(4)?,
+        subcategory: SubcategoryId::parse(&subcategory).map_err(|e| corrupt("offers", &id, e))?,
+        book_macro_section: optional_code(&id, row.get(6)?, BookSectionId::parse)?,
+        music_genre: optional_code(&id, row.get(7)?, MusicGenreId::parse)?,
+        show_type: optional_code(&id, row.get(8)?, ShowTypeId::parse)?,
+        movie_genre: optional_code(&id, row.get(9)?, MovieGenreId::parse)?,
+        price_cents: row.get(10)?,
+        duo: row.get(11)?,
+        stock: stock.map(|s| u32::try_from(s).map_err(|_| corrupt("offers", &id, "stock out of range"))).transpose()?,
+        bookable_from: row.get::<_, Option<i64>>(13)?.map(Timestamp),
+        bookable_until: row.get::<_, Option<i64>>(14)?.map(Timestamp),
+        event_start: row.get::<_, Option<i64>>(15)?.map(Timestamp),
+        created_at: Timestamp(row.get(16)?),
+        venue_id: row.get(17)?,
+        image_embedding: blob.map(|b| embedding_from_blob(&id, &b)).transpose()?,
+        id,
+    })
+}
+
+fn user_from_row(row: &Row<'_>) -> Result<User> {
+    let id: String = row.get(0)?;
+    let birth: String = row.get(1)?;
+    Ok(User {
+        birth_date: passeur_domain::parse_date(&birth).map_err(|e| corrupt("users", &id, e))?,
+        department: row.get(2)?,
+        home: point("users", &id, row.get(3)?, row.get(4)?)?,
+        credit_cents: row.get(5)?,
+        id,
+    })
+}
+
+fn interaction_from_row(row: &Row<'_>) -> Result<Interaction> {
+    let id: String = row.get(0)?;
+    let kind: String = row.get(1)?;
+    let missing = |field: &str| corrupt("interactions", &id, format!("{kind} without {field}"));
+    let kind = match kind.as_str() {
+        "consultation" => InteractionKind::Consultation,
+        "favourite" => InteractionKind::Favourite,
+        "booking" => InteractionKind::Booking {
+            amount_cents: row.get::<_, Option<i64>>(5)?.ok_or_else(|| missing("amount_cents"))?,
+            quantity: row.get::<_, Option<u32>>(6)?.ok_or_else(|| missing("quantity"))?,
+        },
+        "cancellation" => InteractionKind::Cancellation {
+            booking_id: row.get::<_, Option<String>>(7)?.ok_or_else(|| missing("booking_id"))?,
+        },
+        "impression" => InteractionKind::Impression {
+            call_id: row.get::<_, Option<String>>(8)?.ok_or_else(|| missing("call_id"))?,
+            position: row.get::<_, Option<u32>>(9)?.ok_or_else(|| missing("position"))?,
+            model_version: row.get::<_, Option<String>>(10)?.ok_or_else(|| missing("model_version"))?,
+            propensity: row.get::<_, Option<f64>>(11)?.ok_or_else(|| missing("propensity"))?,
+        },
+        other => return Err(corrupt("interactions", &id, format!("unknown kind {other:?}"))),
+    };
+    Ok(Interaction { user_id: row.get(2)?, offer_id: row.get(3)?, at: Timestamp(row.get(4)?), kind, id })
+}
+
+// ---------------------------------------------------------------- writes
+
+fn write_venue(tx: &Connection, v: &Venue) -> Result<()> {
+    v.validate()?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO venues ({VENUE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(id) DO UPDATE SET name = excluded.name, venue_type = excluded.venue_type,
+         latitude = excluded.latitude, longitude = excluded.longitude, city = excluded.city,
+         department = excluded.department, partner_id = excluded.partner_id"
+    ))?
+    .execute(params![
+        v.id,
+        v.name,
+        v.venue_type.canonical(),
+        v.location.map(|p| p.lat),
+        v.location.map(|p| p.lon),
+        v.city,
+        v.department,
+        v.partner_id
+    ])?;
+    Ok(())
+}
+
+fn write_offer(tx: &Connection, o: &Offer) -> Result<()> {
+    o.validate()?;
+    if let Some(venue_id) = &o.venue_id {
+        let venue = get_venue(tx, venue_id)?.ok_or_else(|| StoreError::UnknownReference {
+            entity: "offer",
+            id: o.id.clone(),
+            field: "venue_id",
+            target: "venue",
+            missing: venue_id.clone(),
+        })?;
+        o.validate_venue(&venue)?;
+    }
+    tx.prepare_cached(&format!(
+        "INSERT INTO offers ({OFFER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+         ?15, ?16, ?17, ?18, ?19)
+         ON CONFLICT(id) DO UPDATE SET item_id = excluded.item_id, title = excluded.title,
+         description = excluded.description, artist = excluded.artist, subcategory = excluded.subcategory,
+         book_macro_section = excluded.book_macro_section, music_genre = excluded.music_genre,
+         show_type = excluded.show_type, movie_genre = excluded.movie_genre, price_cents = excluded.price_cents,
+         duo = excluded.duo, stock = excluded.stock, bookable_from = excluded.bookable_from,
+         bookable_until = excluded.bookable_until, event_start = excluded.event_start,
+         created_at = excluded.created_at, venue_id = excluded.venue_id, image_embedding = excluded.image_embedding"
+    ))?
+    .execute(params![
+        o.id,
+        o.item_id,
+        o.title,
+        o.description,
+        o.artist,
+        o.subcategory.canonical(),
+        o.book_macro_section.map(|x| x.canonical()),
+        o.music_genre.map(|x| x.canonical()),
+        o.show_type.map(|x| x.canonical()),
+        o.movie_genre.map(|x| x.canonical()),
+        o.price_cents,
+        o.duo,
+        o.stock,
+        o.bookable_from.map(Timestamp::seconds),
+        o.bookable_until.map(Timestamp::seconds),
+        o.event_start.map(Timestamp::seconds),
+        o.created_at.seconds(),
+        o.venue_id,
+        o.image_embedding.as_deref().map(embedding_to_blob),
+    ])?;
+    Ok(())
+}
+
+fn write_user(tx: &Connection, u: &User) -> Result<()> {
+    u.validate()?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(id) DO UPDATE SET birth_date = excluded.birth_date, department = excluded.department,
+         home_latitude = excluded.home_latitude, home_longitude = excluded.home_longitude,
+         credit_cents = excluded.credit_cents"
+    ))?
+    .execute(params![
+        u.id,
+        u.birth_date.format("%Y-%m-%d").to_string(),
+        u.department,
+        u.home.map(|p| p.lat),
+        u.home.map(|p| p.lon),
+        u.credit_cents
+    ])?;
+    Ok(())
+}
+
+fn exists(tx: &Connection, table: &str, id: &str) -> Result<bool> {
+    Ok(tx.prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1"))?.exists([id])?)
+}
+
+fn check_interaction_references(tx: &Connection, i: &Interaction) -> Result<()> {
+    let unknown = |field, target, missing: &str| StoreError::UnknownReference {
+        entity: "interaction",
+        id: i.id.clone(),
+        field,
+        target,
+        missing: missing.to_owned(),
+    };
+    if !exists(tx, "users", &i.user_id)? {
+        return Err(unknown("user_id", "user", &i.user_id));
+    }
+    if !exists(tx, "offers", &i.offer_id)? {
+        return Err(unknown("offer_id", "offer", &i.offer_id));
+    }
+    if let InteractionKind::Cancellation { booking_id } = &i.kind {
+        let booking = get_interaction(tx, booking_id)?
+            .filter(|b| matches!(b.kind, InteractionKind::Booking { .. }))
+            .ok_or_else(|| unknown("booking_id", "booking", booking_id))?;
+        if booking.user_id != i.user_id || booking.offer_id != i.offer_id {
+            return Err(passeur_domain::DomainError::field(
+                "interaction",
+                &i.id,
+                "booking_id",
+                format!("booking {booking_id} is of another user or offer"),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn write_interaction(tx: &Connection, i: &Interaction) -> Result<()> {
+    i.validate()?;
+    check_interaction_references(tx, i)?;
+    let (mut amount, mut quantity, mut booking, mut call, mut position, mut model, mut propensity) =
+        (None, None, None, None, None, None, None);
+    match &i.kind {
+        InteractionKind::Consultation | InteractionKind::Favourite => {}
+        InteractionKind::Booking { amount_cents, quantity: q } => {
+            amount = Some(*amount_cents);
+            quantity = Some(*q);
+        }
+        InteractionKind::Cancellation { booking_id } => booking = Some(booking_id.as_str()),
+        InteractionKind::Impression { call_id, position: p, model_version, propensity: w } => {
+            call = Some(call_id.as_str());
+            position = Some(*p);
+            model = Some(model_version.as_str());
+            propensity = Some(*w);
+        }
+    }
+    tx.prepare_cached(&format!(
+        "INSERT INTO interactions ({INTERACTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, user_id = excluded.user_id,
+         offer_id = excluded.offer_id, at = excluded.at, amount_cents = excluded.amount_cents,
+         quantity = excluded.quantity, booking_id = excluded.booking_id, call_id = excluded.call_id,
+         position = excluded.position, model_version = excluded.model_version, propensity = excluded.propensity"
+    ))?
+    .execute(params![
+        i.id,
+        i.kind.code(),
+        i.user_id,
+        i.offer_id,
+        i.at.seconds(),
+        amount,
+        quantity,
+        booking,
+        call,
+        position,
+        model,
+        propensity
+    ])?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- reads
+
+fn get_one<T>(conn: &Connection, sql: &str, id: &str, decode: impl FnOnce(&Row<'_>) -> Result<T>) -> Result<Option<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query([id])?;
+    match rows.next()? {
+        Some(row) => decode(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn get_venue(conn: &Connection, id: &str) -> Result<Option<Venue>> {
+    get_one(conn, &format!("SELECT {VENUE_COLUMNS} FROM venues WHERE id = ?1"), id, venue_from_row)
+}
+
+fn get_offer(conn: &Connection, id: &str) -> Result<Option<Offer>> {
+    get_one(conn, &format!("SELECT {OFFER_COLUMNS} FROM offers WHERE id = ?1"), id, offer_from_row)
+}
+
+fn get_user(conn: &Connection, id: &str) -> Result<Option<User>> {
+    get_one(conn, &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"), id, user_from_row)
+}
+
+fn get_interaction(conn: &Connection, id: &str) -> Result<Option<Interaction>> {
+    get_one(conn, &format!("SELECT {INTERACTION_COLUMNS} FROM interactions WHERE id = ?1"), id, interaction_from_row)
+}
+
+fn scan<T>(
+    conn: &Connection,
+    sql: &str,
+    decode: fn(&Row<'_>) -> Result<T>,
+    visit: &mut dyn FnMut(T) -> Result<()>,
+) -> Result<()> {
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        visit(decode(row)?)?;
+    }
+    Ok(())
+}
+
+struct SqliteImport<'a> {
+    tx: Transaction<'a>,
+}
+
+impl ImportTransaction for SqliteImport<'_> {
+    fn upsert_venue(&mut self, venue: &Venue) -> Result<()> {
+        write_venue(&self.tx, venue)
+    }
+    fn upsert_offer(&mut self, offer: &Offer) -> Result<()> {
+        write_offer(&self.tx, offer)
+    }
+    fn upsert_user(&mut self, user: &User) -> Result<()> {
+        write_user(&self.tx, user)
+    }
+    fn upsert_interaction(&mut self, interaction: &Interaction) -> Result<()> {
+        write_interaction(&self.tx, interaction)
+    }
+    fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit()?;
+        Ok(())
+    }
+}
+
+impl RecordStore for SqliteStore {
+    fn begin_import(&mut self) -> Result<Box<dyn ImportTransaction + '_>> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        Ok(Box::new(SqliteImport { tx }))
+    }
+
+    fn record_event(&mut self, event: &Interaction) -> Result<EventOutcome> {
+        event.validate()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if exists(&tx, "interactions", &event.id)? {
+            return Ok(EventOutcome::AlreadyRecorded);
+        }
+        check_interaction_references(&tx, event)?;
+        let user = get_user(&tx, &event.user_id)?.expect("checked above");
+        let mut account = CreditAccount { remaining_cents: user.credit_cents };
+        match &event.kind {
+            InteractionKind::Booking { amount_cents, quantity } => {
+                let offer = get_offer(&tx, &event.offer_id)?.expect("checked above");
+                let not_bookable =
+                    |reason| StoreError::NotBookable { offer_id: offer.id.clone(), at: event.at, reason };
+                if offer.stock.is_some_and(|s| s < *quantity) {
+                    return Err(not_bookable("not enough stock"));
+                }
+                if !offer.is_bookable_at(event.at) {
+                    return Err(not_bookable("outside its booking window or after the event start"));
+                }
+                account.debit(&user.id, *amount_cents)?;
+                tx.prepare_cached("UPDATE offers SET stock = stock - ?2 WHERE id = ?1 AND stock IS NOT NULL")?
+                    .execute(params![offer.id, quantity])?;
+            }
+            InteractionKind::Cancellation { booking_id } => {
+                let cancelled: bool = tx
+                    .prepare_cached("SELECT 1 FROM interactions WHERE booking_id = ?1 AND kind = 'cancellation'")?
+                    .exists([booking_id])?;
+                if cancelled {
+                    return Err(StoreError::AlreadyCancelled { booking_id: booking_id.clone() });
+                }
+                let booking = get_interaction(&tx, booking_id)?.expect("checked above");
+                if let InteractionKind::Booking { amount_cents, quantity } = booking.kind {
+                    account.refund(amount_cents);
+                    tx.prepare_cached("UPDATE offers SET stock = stock + ?2 WHERE id = ?1 AND stock IS NOT NULL")?
+                        .execute(params![booking.offer_id, quantity])?;
+                }
+            }
+            InteractionKind::Consultation | InteractionKind::Favourite | InteractionKind::Impression { .. } => {}
+        }
+        if account.remaining_cents != user.credit_cents {
+            tx.prepare_cached("UPDATE users SET credit_cents = ?2 WHERE id = ?1")?
+                .execute(params![user.id, account.remaining_cents])?;
+        }
+        write_interaction(&tx, event)?;
+        tx.commit()?;
+        Ok(EventOutcome::Recorded { credit_cents: account.remaining_cents })
+    }
+
+    fn venue(&self, id: &str) -> Result<Option<Venue>> {
+        get_venue(&self.conn, id)
+    }
+    fn offer(&self, id: &str) -> Result<Option<Offer>> {
+        get_offer(&self.conn, id)
+    }
+    fn user(&self, id: &str) -> Result<Option<User>> {
+        get_user(&self.conn, id)
+    }
+    fn interaction(&self, id: &str) -> Result<Option<Interaction>> {
+        get_interaction(&self.conn, id)
+    }
+
+    fn user_interactions(&self, user_id: &str) -> Result<Vec<Interaction>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {INTERACTION_COLUMNS} FROM interactions WHERE user_id = ?1 ORDER BY at, id"
+        ))?;
+        let mut rows = stmt.query([user_id])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(interaction_from_row(row)?);
+        }
+        Ok(out)
+    }
+
+    fn scan_venues(&self, visit: &mut dyn FnMut(Venue) -> Result<()>) -> Result<()> {
+        scan(&self.conn, &format!("SELECT {VENUE_COLUMNS} FROM venues ORDER BY rowid"), venue_from_row, visit)
+    }
+    fn scan_offers(&self, visit: &mut dyn FnMut(Offer) -> Result<()>) -> Result<()> {
+        scan(&self.conn, &format!("SELECT {OFFER_COLUMNS} FROM offers ORDER BY rowid"), offer_from_row, visit)
+    }
+    fn scan_users(&self, visit: &mut dyn FnMut(User) -> Result<()>) -> Result<()> {
+        scan(&self.conn, &format!("SELECT {USER_COLUMNS} FROM users ORDER BY rowid"), user_from_row, visit)
+    }
+    fn scan_interactions(&self, visit: &mut dyn FnMut(Interaction) -> Result<()>) -> Result<()> {
+        let sql = format!("SELECT {INTERACTION_COLUMNS} FROM interactions ORDER BY rowid");
+        scan(&self.conn, &sql, interaction_from_row, visit)
+    }
+
+    fn counts(&self) -> Result<Counts> {
+        let count = |sql: &str| -> Result<u64> { Ok(self.conn.query_row(sql, [], |r| r.get(0))?) };
+        let mut counts = Counts {
+            venues: count("SELECT COUNT(*) FROM venues")?,
+            offers: count("SELECT COUNT(*) FROM offers")?,
+            users: count("SELECT COUNT(*) FROM users")?,
+            ..Counts::default()
+        };
+        let mut stmt = self.conn.prepare("SELECT kind, COUNT(*) FROM interactions GROUP BY kind")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let kind: String = row.get(0)?;
+            counts.add_interactions(&kind, row.get(1)?);
+        }
+        Ok(counts)
+    }
+
+    fn stats(&self, on: chrono::NaiveDate) -> Result<Stats> {
+        let mut b = StatsBuilder::new(self.counts()?, on);
+        let query = |sql: &str, f: &mut dyn FnMut(&Row<'_>) -> Result<()>| -> Result<()> {
+            let mut stmt = self.conn.prepare(sql)?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                f(row)?;
+            }
+            Ok(())
+        };
+        query("SELECT subcategory, COUNT(*) FROM offers GROUP BY subcategory", &mut |r| {
+            b.offers_of_subcategory(&r.get::<_, String>(0)?, r.get(1)?)
+        })?;
+        query(
+            "SELECT o.subcategory, COUNT(*), SUM(i.amount_cents) FROM interactions i JOIN offers o ON o.id = i.offer_id
+             WHERE i.kind = 'booking' AND NOT EXISTS (SELECT 1 FROM interactions c WHERE c.booking_id = i.id)
+             GROUP BY o.subcategory",
+            &mut |r| b.bookings_of_subcategory(&r.get::<_, String>(0)?, r.get(1)?, r.get(2)?),
+        )?;
+        query("SELECT birth_date, COUNT(*) FROM users GROUP BY birth_date", &mut |r| {
+            b.users_born(&r.get::<_, String>(0)?, r.get(1)?)
+        })?;
+        query("SELECT department, COUNT(*), SUM(credit_cents) FROM users GROUP BY department", &mut |r| {
+            b.users_of_department(r.get(0)?, r.get(1)?, r.get(2)?);
+            Ok(())
+        })?;
+        query(
+            "SELECT n, COUNT(*) FROM (SELECT i.user_id, COUNT(*) AS n FROM interactions i WHERE i.kind = 'booking'
+             AND NOT EXISTS (SELECT 1 FROM interactions c WHERE c.booking_id = i.id) GROUP BY i.user_id) GROUP BY n",
+            &mut |r| {
+                b.users_with_bookings(r.get(0)?, r.get(1)?);
+                Ok(())
+            },
+        )?;
+        Ok(b.finish())
+    }
+}
+
+/// Extension used by tests and tools: is a row with this id present?
+impl SqliteStore {
+    /// True when an interaction with this id is stored.
+    pub fn has_interaction(&self, id: &str) -> Result<bool> {
+        Ok(self.conn.query_row("SELECT 1 FROM interactions WHERE id = ?1", [id], |_| Ok(())).optional()?.is_some())
+    }
+}
