@@ -1,1 +1,65 @@
-fn main() {}
+//! `passeur`: the command line of the passeur recommendation engine.
+//!
+//! Thin: it parses arguments, calls the library crates, prints, and returns
+//! an exit code.
+
+mod bench;
+mod commands;
+mod progress;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// passeur: recommends cultural offers to young people and measures how their cultural practices diversify.
+#[derive(Debug, Parser)]
+#[command(name = "passeur", version, about)]
+struct Cli {
+    /// The data directory (record store, caches, generated worlds).
+    #[arg(long, global = true, env = "PASSEUR_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generates a synthetic pass Culture world as files (venues, offers, users, interactions, ground truth).
+    Generate(commands::GenerateArgs),
+    /// Imports venues, offers, users and interactions files into the record store, all or nothing.
+    Import(commands::ImportArgs),
+    /// Exports the record store as files.
+    Export(commands::ExportArgs),
+    /// Shows counts by category, format, age and department, bookings per user and credit spent.
+    Stats(commands::StatsArgs),
+    /// Runs the demo: on first run generates the medium world into the data directory, then summarises it.
+    Demo(commands::DemoArgs),
+    /// Benchmarks that print figures and ratios.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PASSEUR_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Generate(args) => commands::generate(&args),
+        Command::Import(args) => commands::import(&cli.data_dir, &args),
+        Command::Export(args) => commands::export(&cli.data_dir, &args),
+        Command::Stats(args) => commands::stats(&cli.data_dir, &args),
+        Command::Demo(args) => commands::demo(&cli.data_dir, &args),
+        Command::Bench(command) => bench::run(&cli.data_dir, command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! `passeur bench`: benchmarks that print figures and ratios against a
+//! baseline measured in the same run.
+
+use crate::commands::{import_into, write_world};
+use anyhow::Result;
+use passeur_io::{FileFormat, ImportFile};
+use passeur_store::{SqliteStore, StoreConfig, Synchronous};
+use passeur_synth::{Scale, WorldConfig};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+fn parse_scale(name: &str) -> Result<Scale, String> {
+    Scale::parse(name).ok_or_else(|| format!("unknown scale {name:?}; use small, medium or large"))
+}
+
+/// The benchmarks.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Generation and import throughput (rows/s) of a synthetic world.
+    World {
+        /// small, medium or large.
+        #[arg(long, default_value = "large", value_parser = parse_scale)]
+        scale: Scale,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+pub fn run(data_dir: &Path, command: BenchCommand) -> Result<ExitCode> {
+    match command {
+        BenchCommand::World { scale, seed } => world(data_dir, scale, seed),
+    }
+}
+
+fn world(data_dir: &Path, scale: Scale, seed: u64) -> Result<ExitCode> {
+    let dir = data_dir.join(format!("bench-world-{scale:?}-{seed}").to_lowercase());
+    let files_dir = dir.join("files");
+    let _ = std::fs::remove_dir_all(&dir);
+    let files = write_world(WorldConfig::for_scale(scale, seed), &files_dir, FileFormat::Parquet, true)?;
+    let generation = files.rows() as f64 / files.seconds;
+
+    // Baseline: reading the same Parquet files into records, no validation nor store.
+    let started = Instant::now();
+    let mut read = 0u64;
+    read += passeur_io::read_records::<passeur_domain::Venue>(&files_dir.join("venues.parquet"))?.len() as u64;
+    read += passeur_io::read_records::<passeur_domain::Offer>(&files_dir.join("offers.parquet"))?.len() as u64;
+    read += passeur_io::read_records::<passeur_domain::User>(&files_dir.join("users.parquet"))?.len() as u64;
+    let interactions = passeur_io::read_records::<passeur_domain::Interaction>(&files_dir.join("interactions.parquet"))?;
+    read += interactions.len() as u64;
+    let bookings = interactions
+        .iter()
+        .filter(|i| matches!(i.kind, passeur_domain::InteractionKind::Booking { .. }))
+        .count();
+    drop(interactions);
+    let read_rate = read as f64 / started.elapsed().as_secs_f64();
+
+    let mut store = SqliteStore::open_with(
+        &dir.join("store"),
+        &StoreConfig { synchronous: Synchronous::Normal, ..StoreConfig::default() },
+    )?;
+    let started = Instant::now();
+    let imported = import_into(&mut store, &ImportFile::discover(&files_dir)?, 100, true)?;
+    let import_seconds = started.elapsed().as_secs_f64();
+    let import_rate = imported as f64 / import_seconds;
+
+    println!("world {scale:?}, seed {seed}");
+    println!(
+        "  rows: {} venues, {} offers, {} users, {} interactions ({} bookings)",
+        files.venues, files.offers, files.users, files.interactions, bookings
+    );
+    println!("  generate + write Parquet: {:>10.0} rows/s ({:.1} s)", generation, files.seconds);
+    println!("  read Parquet (baseline):  {:>10.0} rows/s", read_rate);
+    println!("  import into SQLite:       {:>10.0} rows/s ({:.1} s)", import_rate, import_seconds);
+    println!("  ratios: generation/read = {:.2}, import/read = {:.2}", generation / read_rate, import_rate / read_rate);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ExitCode::SUCCESS)
+}
