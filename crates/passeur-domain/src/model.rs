@@ -146,7 +146,7 @@ impl Offer {
             return bad("title", "is empty".into());
         }
         if !self.subcategory.info().is_selectable {
-            return bad("subcategory", format!("{} is a technical subcategory", self.subcategory));
+            return bad("subcategory", format!("{} is not selectable for offers", self.subcategory));
         }
         if self.price_cents < 0 {
             return bad("price_cents", format!("{} is negative", self.price_cents));

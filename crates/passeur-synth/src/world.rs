@@ -68,8 +68,8 @@ impl WorldConfig {
     pub fn for_scale(scale: Scale, seed: u64) -> WorldConfig {
         let (venues, offers, users, sessions_per_user) = match scale {
             Scale::Small => (150, 2_000, 400, 12.0),
-            Scale::Medium => (4_000, 50_000, 20_000, 13.0),
-            Scale::Large => (60_000, 1_000_000, 1_000_000, 19.0),
+            Scale::Medium => (4_000, 50_000, 20_000, 7.0),
+            Scale::Large => (60_000, 1_000_000, 1_000_000, 10.0),
         };
         WorldConfig {
             seed,
@@ -273,11 +273,11 @@ fn subcategory_mix(venue_type: &str) -> &'static [(&'static str, u32)] {
         "FESTIVAL" => &[("FESTIVAL_MUSIQUE", 50), ("FESTIVAL_SPECTACLE", 25), ("FESTIVAL_CINE", 15), ("FESTIVAL_LIVRE", 10)],
         "GAMES" => &[("ESCAPE_GAME", 40), ("ABO_LUDOTHEQUE", 30), ("EVENEMENT_JEU", 20), ("RENCONTRE_JEU", 10)],
         "MUSICAL_INSTRUMENT_STORE" => {
-            &[("ACHAT_INSTRUMENT", 50), ("PARTITION", 25), ("LOCATION_INSTRUMENT", 15), ("BON_ACHAT_INSTRUMENT", 10)]
+            &[("ACHAT_INSTRUMENT", 50), ("PARTITION", 25), ("LOCATION_INSTRUMENT", 25)]
         }
         "CREATIVE_ARTS_STORE" => &[("MATERIEL_ART_CREATIF", 100)],
         "PATRIMONY_TOURISM" => &[("VISITE", 50), ("VISITE_GUIDEE", 35), ("EVENEMENT_PATRIMOINE", 15)],
-        "SCIENTIFIC_CULTURE" => &[("VISITE", 50), ("CONFERENCE", 30), ("DECOUVERTE_METIERS", 20)],
+        "SCIENTIFIC_CULTURE" => &[("VISITE", 50), ("CONFERENCE", 50)],
         "VISUAL_ARTS" => &[("VISITE", 50), ("FESTIVAL_ART_VISUEL", 30), ("ATELIER_PRATIQUE_ART", 20)],
         _ => &[
             ("LIVRE_NUMERIQUE", 30),
@@ -299,10 +299,10 @@ fn subcategory_mix(venue_type: &str) -> &'static [(&'static str, u32)] {
 
 /// Mean taste for each category over the population (books dominate, as on the platform).
 const CATEGORY_PRIOR: &[(&str, f64)] = &[
-    ("LIVRE", 0.60),
-    ("CINEMA", 0.10),
-    ("MUSIQUE_LIVE", 0.06),
-    ("SPECTACLE", 0.04),
+    ("LIVRE", 0.42),
+    ("CINEMA", 0.13),
+    ("MUSIQUE_LIVE", 0.08),
+    ("SPECTACLE", 0.06),
     ("MUSEE", 0.04),
     ("MUSIQUE_ENREGISTREE", 0.04),
     ("PRATIQUE_ART", 0.03),
@@ -586,6 +586,16 @@ impl World {
         }
 
         let venue_weights = WeightedIndex::new(&capacity).expect("weights");
+        // Only subcategories the platform lets partners choose (`is_selectable`).
+        let selectable_mixes: Vec<Vec<(SubcategoryId, u32)>> = VenueTypeId::all()
+            .map(|t| {
+                subcategory_mix(t.canonical())
+                    .iter()
+                    .map(|(code, w)| (SubcategoryId::parse(code).expect("known subcategory"), *w))
+                    .filter(|(s, _)| s.info().is_selectable)
+                    .collect()
+            })
+            .collect();
         let mut factory = ItemFactory::new(&mut rng, config.offers);
         let mut offers = Vec::with_capacity(config.offers);
         let mut offer_quality = Vec::with_capacity(config.offers);
@@ -594,8 +604,8 @@ impl World {
         for i in 0..config.offers {
             let v = venue_weights.sample(&mut rng);
             let venue = &venues[v];
-            let mix = subcategory_mix(venue.venue_type.canonical());
-            let subcategory = SubcategoryId::parse(weighted(&mut rng, mix)).expect("known subcategory");
+            let mix = &selectable_mixes[venue.venue_type.index()];
+            let subcategory = weighted(&mut rng, mix);
             let info = subcategory.info();
             let shared = if info.is_event { 0.3 } else { 0.6 };
             let item = factory.item(&mut rng, subcategory, shared);
@@ -763,7 +773,7 @@ impl World {
         let pool = match (local, online.is_empty()) {
             (Some(local), true) => local,
             (Some(local), false) => {
-                if rng.random_bool(0.8) {
+                if rng.random_bool(0.9) {
                     local
                 } else {
                     online
@@ -802,11 +812,17 @@ impl World {
         for t in times {
             let mut clock = t;
             for _ in 0..self.config.shown_per_session {
-                let Some(o) = self.candidate(&mut rng, index, department) else { continue };
-                let offer = &self.offers[o as usize];
-                if !offer.is_bookable_at(Timestamp(clock)) || booked.contains(&o) {
-                    continue;
+                // The app shows what can be booked now: draw again (a few times) past what cannot.
+                let mut shown = None;
+                for _ in 0..4 {
+                    let Some(o) = self.candidate(&mut rng, index, department) else { continue };
+                    if self.offers[o as usize].is_bookable_at(Timestamp(clock)) && !booked.contains(&o) {
+                        shown = Some(o);
+                        break;
+                    }
                 }
+                let Some(o) = shown else { continue };
+                let offer = &self.offers[o as usize];
                 let distance = self.distance_km(user, offer);
                 let utility = model.utility(&taste, offer, self.truth.offer_quality[o as usize], distance);
                 if !rng.random_bool(model.p_consult(utility)) {
