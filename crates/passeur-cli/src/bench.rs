@@ -47,12 +47,11 @@ fn world(data_dir: &Path, scale: Scale, seed: u64) -> Result<ExitCode> {
     read += passeur_io::read_records::<passeur_domain::Venue>(&files_dir.join("venues.parquet"))?.len() as u64;
     read += passeur_io::read_records::<passeur_domain::Offer>(&files_dir.join("offers.parquet"))?.len() as u64;
     read += passeur_io::read_records::<passeur_domain::User>(&files_dir.join("users.parquet"))?.len() as u64;
-    let interactions = passeur_io::read_records::<passeur_domain::Interaction>(&files_dir.join("interactions.parquet"))?;
+    let interactions =
+        passeur_io::read_records::<passeur_domain::Interaction>(&files_dir.join("interactions.parquet"))?;
     read += interactions.len() as u64;
-    let bookings = interactions
-        .iter()
-        .filter(|i| matches!(i.kind, passeur_domain::InteractionKind::Booking { .. }))
-        .count();
+    let bookings =
+        interactions.iter().filter(|i| matches!(i.kind, passeur_domain::InteractionKind::Booking { .. })).count();
     drop(interactions);
     let read_rate = read as f64 / started.elapsed().as_secs_f64();
 

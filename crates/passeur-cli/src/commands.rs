@@ -192,7 +192,11 @@ pub fn import(data_dir: &Path, args: &ImportArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let rows = import_into(&mut store, &files, args.max_errors, true)?;
     let seconds = started.elapsed().as_secs_f64();
-    println!("imported {rows} rows from {} file(s) in {seconds:.1} s ({:.0} rows/s)", files.len(), rows as f64 / seconds);
+    println!(
+        "imported {rows} rows from {} file(s) in {seconds:.1} s ({:.0} rows/s)",
+        files.len(),
+        rows as f64 / seconds
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -273,7 +277,7 @@ pub fn print_stats(stats: &Stats) {
     share_table("bookings by format", stats.bookings_by_format.iter().map(|(k, v)| (k, *v)));
     share_table("users by age", stats.users_by_age.iter().map(|(k, v)| (k, *v)));
     let mut departments: Vec<_> = stats.users_by_department.iter().map(|(k, v)| (k.clone(), *v)).collect();
-    departments.sort_by(|a, b| b.1.cmp(&a.1));
+    departments.sort_by_key(|d| std::cmp::Reverse(d.1));
     departments.truncate(10);
     share_table("users by department (top 10)", departments);
     let buckets = [(0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (16, 31), (32, u64::MAX)];

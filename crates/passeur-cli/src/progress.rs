@@ -17,7 +17,9 @@ pub fn bar(len: u64, what: &str) -> ProgressBar {
 /// A counter without a known length.
 pub fn spinner(what: &str) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{msg:>14} {spinner} {human_pos} rows {per_sec}").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>14} {spinner} {human_pos} rows {per_sec}").expect("valid template"),
+    );
     bar.set_message(what.to_owned());
     bar
 }

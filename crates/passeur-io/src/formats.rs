@@ -101,7 +101,12 @@ fn map_columns<'a>(
             None => {
                 ok = false;
                 let known: Vec<_> = fields.iter().map(|f| f.name).collect();
-                errors(row_error(path, 1, Some(name), format!("unknown column; expected some of {}", known.join(", "))));
+                errors(row_error(
+                    path,
+                    1,
+                    Some(name),
+                    format!("unknown column; expected some of {}", known.join(", ")),
+                ));
             }
         }
     }
@@ -114,12 +119,7 @@ fn map_columns<'a>(
     ok.then_some(by_field)
 }
 
-fn read_csv(
-    path: &Path,
-    kind: EntityKind,
-    errors: &mut dyn FnMut(RowError),
-    visit: &mut RowVisitor<'_>,
-) -> Result<()> {
+fn read_csv(path: &Path, kind: EntityKind, errors: &mut dyn FnMut(RowError), visit: &mut RowVisitor<'_>) -> Result<()> {
     let file = File::open(path).map_err(|e| file_error(path, e))?;
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(BufReader::new(file));
     let headers = match reader.headers() {

@@ -116,7 +116,8 @@ pub enum EntityKind {
 
 impl EntityKind {
     /// In dependency order: what an import applies first.
-    pub const ALL: [EntityKind; 4] = [EntityKind::Venues, EntityKind::Offers, EntityKind::Users, EntityKind::Interactions];
+    pub const ALL: [EntityKind; 4] =
+        [EntityKind::Venues, EntityKind::Offers, EntityKind::Users, EntityKind::Interactions];
 
     /// The file stem (`venues`, `offers`, ...).
     pub fn stem(self) -> &'static str {
@@ -214,9 +215,9 @@ impl<'a> RowReader<'a> {
         Ok(match self.cell(name)? {
             None => None,
             Some(Cell::Int(i)) => Some(*i),
-            Some(Cell::Str(s)) => Some(
-                s.trim().parse().map_err(|_| FieldError::new(name, format!("{s:?} is not an integer")))?,
-            ),
+            Some(Cell::Str(s)) => {
+                Some(s.trim().parse().map_err(|_| FieldError::new(name, format!("{s:?} is not an integer")))?)
+            }
             Some(Cell::Float(x)) if x.fract() == 0.0 && x.abs() < 9.0e15 => Some(*x as i64),
             Some(other) => return Err(FieldError::new(name, format!("expected an integer, got {other:?}"))),
         })
@@ -464,13 +465,8 @@ impl Record for Interaction {
         &self.id
     }
     fn to_cells(&self) -> Vec<Cell> {
-        let mut cells = vec![
-            s(&self.id),
-            s(self.kind.code()),
-            s(&self.user_id),
-            s(&self.offer_id),
-            Cell::Int(self.at.seconds()),
-        ];
+        let mut cells =
+            vec![s(&self.id), s(self.kind.code()), s(&self.user_id), s(&self.offer_id), Cell::Int(self.at.seconds())];
         cells.resize(INTERACTION_FIELDS.len(), Cell::Null);
         match &self.kind {
             InteractionKind::Consultation | InteractionKind::Favourite => {}
@@ -503,10 +499,14 @@ impl Record for Interaction {
                     .ok_or_else(|| FieldError::new("amount_cents", "is required for a booking"))?,
                 quantity: r.opt_u32("quantity")?.unwrap_or(1),
             },
-            "cancellation" => InteractionKind::Cancellation { booking_id: need("booking_id", r.opt_str("booking_id")?)? },
+            "cancellation" => {
+                InteractionKind::Cancellation { booking_id: need("booking_id", r.opt_str("booking_id")?)? }
+            }
             "impression" => InteractionKind::Impression {
                 call_id: need("call_id", r.opt_str("call_id")?)?,
-                position: r.opt_u32("position")?.ok_or_else(|| FieldError::new("position", "is required for an impression"))?,
+                position: r
+                    .opt_u32("position")?
+                    .ok_or_else(|| FieldError::new("position", "is required for an impression"))?,
                 model_version: need("model_version", r.opt_str("model_version")?)?,
                 propensity: r
                     .opt_float("propensity")?

@@ -25,13 +25,15 @@ impl ImportFile {
     pub fn from_path(path: &Path) -> Result<ImportFile> {
         let format = FileFormat::from_path(path)?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-        let kind = EntityKind::from_stem(stem).ok_or_else(|| IoError::UnknownKind { path: path.display().to_string() })?;
+        let kind =
+            EntityKind::from_stem(stem).ok_or_else(|| IoError::UnknownKind { path: path.display().to_string() })?;
         Ok(ImportFile { path: path.to_owned(), kind, format })
     }
 
     /// The importable files of a directory (`venues.*`, `offers.*`, `users.*`, `interactions.*`).
     pub fn discover(dir: &Path) -> Result<Vec<ImportFile>> {
-        let entries = std::fs::read_dir(dir).map_err(|source| IoError::File { path: dir.display().to_string(), source })?;
+        let entries =
+            std::fs::read_dir(dir).map_err(|source| IoError::File { path: dir.display().to_string(), source })?;
         let mut files = Vec::new();
         for entry in entries {
             let path = entry.map_err(|source| IoError::File { path: dir.display().to_string(), source })?.path();
@@ -94,7 +96,11 @@ fn row_error_of(error: StoreError, file: &Path, line: u64) -> Result<RowError> {
     })
 }
 
-fn upsert(tx: &mut dyn ImportTransaction, kind: EntityKind, cells: &[Cell]) -> Result<std::result::Result<(), StoreError>, crate::FieldError> {
+fn upsert(
+    tx: &mut dyn ImportTransaction,
+    kind: EntityKind,
+    cells: &[Cell],
+) -> Result<std::result::Result<(), StoreError>, crate::FieldError> {
     Ok(match kind {
         EntityKind::Venues => tx.upsert_venue(&Venue::from_cells(cells)?),
         EntityKind::Offers => tx.upsert_offer(&Offer::from_cells(cells)?),
@@ -132,7 +138,7 @@ pub fn import_files(
         let mut applied = 0u64;
         read_rows(&file.path, file.format, file.kind, &mut keep, &mut |line, cells| {
             read += 1;
-            if read % 10_000 == 0 {
+            if read.is_multiple_of(10_000) {
                 progress(read);
             }
             match upsert(tx.as_mut(), file.kind, &cells) {
@@ -230,7 +236,7 @@ pub fn export_store(
         let mut failure: Option<IoError> = None;
         let mut write = |cells: Vec<Cell>| -> passeur_store::Result<()> {
             count += 1;
-            if count % 10_000 == 0 {
+            if count.is_multiple_of(10_000) {
                 progress(count);
             }
             if failure.is_none()

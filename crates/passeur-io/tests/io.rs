@@ -25,7 +25,12 @@ fn small_world(seed: u64) -> Records {
     for (i, o) in world.offers.iter_mut().enumerate().filter(|(i, _)| i % 7 == 0) {
         o.image_embedding = Some(vec![0.1 * i as f32, -1.0 / 3.0, 1e-7, 12345.678]);
     }
-    Records { venues: world.venues.clone(), offers: world.offers.clone(), users: world.users_with_credit(&credits), interactions }
+    Records {
+        venues: world.venues.clone(),
+        offers: world.offers.clone(),
+        users: world.users_with_credit(&credits),
+        interactions,
+    }
 }
 
 fn write(records: &Records, dir: &Path, format: FileFormat) {
@@ -51,10 +56,30 @@ fn import_dir(store: &mut SqliteStore, dir: &Path) -> Result<u64, IoError> {
 
 fn scan(store: &SqliteStore) -> Records {
     let mut r = Records { venues: vec![], offers: vec![], users: vec![], interactions: vec![] };
-    store.scan_venues(&mut |v| Ok(r.venues.push(v))).unwrap();
-    store.scan_offers(&mut |v| Ok(r.offers.push(v))).unwrap();
-    store.scan_users(&mut |v| Ok(r.users.push(v))).unwrap();
-    store.scan_interactions(&mut |v| Ok(r.interactions.push(v))).unwrap();
+    store
+        .scan_venues(&mut |v| {
+            r.venues.push(v);
+            Ok(())
+        })
+        .unwrap();
+    store
+        .scan_offers(&mut |v| {
+            r.offers.push(v);
+            Ok(())
+        })
+        .unwrap();
+    store
+        .scan_users(&mut |v| {
+            r.users.push(v);
+            Ok(())
+        })
+        .unwrap();
+    store
+        .scan_interactions(&mut |v| {
+            r.interactions.push(v);
+            Ok(())
+        })
+        .unwrap();
     r
 }
 
@@ -94,7 +119,11 @@ fn export_then_import_round_trips_exactly_in_every_format() {
         if format != FileFormat::Parquet {
             for kind in EntityKind::ALL {
                 let name = format!("{}.{}", kind.stem(), format.extension());
-                assert_eq!(std::fs::read(out.join(&name)).unwrap(), std::fs::read(again.join(&name)).unwrap(), "{name}");
+                assert_eq!(
+                    std::fs::read(out.join(&name)).unwrap(),
+                    std::fs::read(again.join(&name)).unwrap(),
+                    "{name}"
+                );
             }
         }
         // Records read straight from the files match too.

@@ -216,7 +216,7 @@ fn embedding_to_blob(embedding: &[f32]) -> Vec<u8> {
 }
 
 fn embedding_from_blob(id: &str, blob: &[u8]) -> Result<Vec<f32>> {
-    if blob.len() % 4 != 0 {
+    if !blob.len().is_multiple_of(4) {
         return Err(corrupt("offers", id, "image embedding blob length is not a multiple of 4"));
     }
     Ok(blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())

@@ -9,7 +9,10 @@ pub const BOOK_SECTIONS: &[(&str, &[&str])] = &[
     ("Littérature française", &["roman", "famille", "mémoire", "amour", "province", "exil", "jeunesse"]),
     ("Littérature étrangère", &["voyage", "frontière", "traduction", "exil", "saga", "océan", "désert"]),
     ("Littérature Européenne", &["Europe", "Berlin", "Rome", "guerre", "saga", "héritage", "Lisbonne"]),
-    ("Science-fiction, fantastique & terreur", &["vaisseau", "planète", "robot", "dragon", "magie", "cauchemar", "futur"]),
+    (
+        "Science-fiction, fantastique & terreur",
+        &["vaisseau", "planète", "robot", "dragon", "magie", "cauchemar", "futur"],
+    ),
     ("Jeunesse", &["école", "amitié", "dragon", "forêt", "secret", "vacances", "licorne"]),
     ("Histoire", &["révolution", "empire", "siècle", "bataille", "roi", "archives", "Résistance"]),
     ("Poésie, théâtre et spectacle", &["poèmes", "vers", "scène", "tragédie", "comédie", "alexandrins"]),
@@ -86,14 +89,38 @@ pub const CATEGORY_WORDS: &[(&str, &[&str])] = &[
 
 /// Nouns that titles are built around.
 pub const TITLE_NOUNS: &[&str] = &[
-    "Le Secret", "La Nuit", "L'Été", "Le Dernier Voyage", "La Promesse", "Les Ombres", "Le Chant", "La Route",
-    "Le Rêve", "Les Enfants", "La Maison", "Le Silence", "La Lumière", "Le Royaume", "Les Étoiles", "La Mémoire",
+    "Le Secret",
+    "La Nuit",
+    "L'Été",
+    "Le Dernier Voyage",
+    "La Promesse",
+    "Les Ombres",
+    "Le Chant",
+    "La Route",
+    "Le Rêve",
+    "Les Enfants",
+    "La Maison",
+    "Le Silence",
+    "La Lumière",
+    "Le Royaume",
+    "Les Étoiles",
+    "La Mémoire",
 ];
 
 /// Complements that titles end with.
 pub const TITLE_COMPLEMENTS: &[&str] = &[
-    "de minuit", "du Nord", "sous la pluie", "des oubliés", "de Marseille", "d'hiver", "du bout du monde",
-    "des possibles", "sans retour", "de la ville", "au bord de l'eau", "des mille vies",
+    "de minuit",
+    "du Nord",
+    "sous la pluie",
+    "des oubliés",
+    "de Marseille",
+    "d'hiver",
+    "du bout du monde",
+    "des possibles",
+    "sans retour",
+    "de la ville",
+    "au bord de l'eau",
+    "des mille vies",
 ];
 
 /// First names for authors and performers.

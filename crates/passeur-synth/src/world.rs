@@ -164,9 +164,7 @@ impl BehaviourModel {
             Some(GenreKind::MovieGenre) => offer.movie_genre.is_some_and(|g| taste.movie_genres.contains(&g)),
             None => false,
         };
-        self.category_weight * (category * 13.0).ln()
-            + if genre { self.genre_bonus } else { 0.0 }
-            + quality
+        self.category_weight * (category * 13.0).ln() + if genre { self.genre_bonus } else { 0.0 } + quality
             - self.distance_per_km * distance_km.unwrap_or(0.0)
     }
 
@@ -248,12 +246,16 @@ fn subcategory_mix(venue_type: &str) -> &'static [(&'static str, u32)] {
             ("MATERIEL_ART_CREATIF", 5),
             ("ACHAT_INSTRUMENT", 2),
         ],
-        "RECORD_STORE" => &[("SUPPORT_PHYSIQUE_MUSIQUE_CD", 50), ("SUPPORT_PHYSIQUE_MUSIQUE_VINYLE", 45), ("CONCERT", 5)],
+        "RECORD_STORE" => {
+            &[("SUPPORT_PHYSIQUE_MUSIQUE_CD", 50), ("SUPPORT_PHYSIQUE_MUSIQUE_VINYLE", 45), ("CONCERT", 5)]
+        }
         "CONCERT_HALL" => &[("CONCERT", 80), ("FESTIVAL_MUSIQUE", 10), ("ABO_CONCERT", 10)],
         "PERFORMING_ARTS" => {
             &[("SPECTACLE_REPRESENTATION", 80), ("ABO_SPECTACLE", 10), ("FESTIVAL_SPECTACLE", 5), ("CONCERT", 5)]
         }
-        "MOVIE" => &[("SEANCE_CINE", 75), ("CARTE_CINE_MULTISEANCES", 10), ("CARTE_CINE_ILLIMITE", 5), ("EVENEMENT_CINE", 10)],
+        "MOVIE" => {
+            &[("SEANCE_CINE", 75), ("CARTE_CINE_MULTISEANCES", 10), ("CARTE_CINE_ILLIMITE", 5), ("EVENEMENT_CINE", 10)]
+        }
         "MUSEUM" => &[
             ("VISITE", 40),
             ("VISITE_GUIDEE", 25),
@@ -269,12 +271,14 @@ fn subcategory_mix(venue_type: &str) -> &'static [(&'static str, u32)] {
             ("CONFERENCE", 15),
             ("SEANCE_ESSAI_PRATIQUE_ART", 10),
         ],
-        "ARTISTIC_COURSE" => &[("ATELIER_PRATIQUE_ART", 50), ("ABO_PRATIQUE_ART", 30), ("SEANCE_ESSAI_PRATIQUE_ART", 20)],
-        "FESTIVAL" => &[("FESTIVAL_MUSIQUE", 50), ("FESTIVAL_SPECTACLE", 25), ("FESTIVAL_CINE", 15), ("FESTIVAL_LIVRE", 10)],
-        "GAMES" => &[("ESCAPE_GAME", 40), ("ABO_LUDOTHEQUE", 30), ("EVENEMENT_JEU", 20), ("RENCONTRE_JEU", 10)],
-        "MUSICAL_INSTRUMENT_STORE" => {
-            &[("ACHAT_INSTRUMENT", 50), ("PARTITION", 25), ("LOCATION_INSTRUMENT", 25)]
+        "ARTISTIC_COURSE" => {
+            &[("ATELIER_PRATIQUE_ART", 50), ("ABO_PRATIQUE_ART", 30), ("SEANCE_ESSAI_PRATIQUE_ART", 20)]
         }
+        "FESTIVAL" => {
+            &[("FESTIVAL_MUSIQUE", 50), ("FESTIVAL_SPECTACLE", 25), ("FESTIVAL_CINE", 15), ("FESTIVAL_LIVRE", 10)]
+        }
+        "GAMES" => &[("ESCAPE_GAME", 40), ("ABO_LUDOTHEQUE", 30), ("EVENEMENT_JEU", 20), ("RENCONTRE_JEU", 10)],
+        "MUSICAL_INSTRUMENT_STORE" => &[("ACHAT_INSTRUMENT", 50), ("PARTITION", 25), ("LOCATION_INSTRUMENT", 25)],
         "CREATIVE_ARTS_STORE" => &[("MATERIEL_ART_CREATIF", 100)],
         "PATRIMONY_TOURISM" => &[("VISITE", 50), ("VISITE_GUIDEE", 35), ("EVENEMENT_PATRIMOINE", 15)],
         "SCIENTIFIC_CULTURE" => &[("VISITE", 50), ("CONFERENCE", 50)],
@@ -394,7 +398,7 @@ fn price_range(category: &str, subcategory: &str) -> (f64, f64, f64) {
     }
 }
 
-fn weighted<'a, T: Copy>(rng: &mut impl Rng, table: &'a [(T, u32)]) -> T {
+fn weighted<T: Copy>(rng: &mut impl Rng, table: &[(T, u32)]) -> T {
     let total: u32 = table.iter().map(|(_, w)| w).sum();
     let mut x = rng.random_range(0..total);
     for (item, w) in table {
@@ -609,9 +613,8 @@ impl World {
             let info = subcategory.info();
             let shared = if info.is_event { 0.3 } else { 0.6 };
             let item = factory.item(&mut rng, subcategory, shared);
-            let created_at = Timestamp(
-                start.plus_days(-120).seconds() + rng.random_range(0..(config.days + 110) * Timestamp::DAY),
-            );
+            let created_at =
+                Timestamp(start.plus_days(-120).seconds() + rng.random_range(0..(config.days + 110) * Timestamp::DAY));
             let (event_start, bookable_until) = if info.is_event {
                 let s = created_at.plus_days(rng.random_range(7..90)).seconds() / 1800 * 1800;
                 (Some(Timestamp(s)), Some(Timestamp(s)))
@@ -690,10 +693,14 @@ impl World {
             let mut favourites = |table: &[(&'static str, u32)], n: usize| -> Vec<&'static str> {
                 (0..n).map(|_| weighted(&mut rng, table)).collect()
             };
-            let book_sections = favourites(BOOK_SECTION_WEIGHTS, 2).iter().filter_map(|g| BookSectionId::parse(g).ok()).collect();
-            let music_genres = favourites(MUSIC_GENRE_WEIGHTS, 2).iter().filter_map(|g| MusicGenreId::parse(g).ok()).collect();
-            let show_types = favourites(SHOW_TYPE_WEIGHTS, 1).iter().filter_map(|g| ShowTypeId::parse(g).ok()).collect();
-            let movie_genres = favourites(MOVIE_GENRE_WEIGHTS, 2).iter().filter_map(|g| MovieGenreId::parse(g).ok()).collect();
+            let book_sections =
+                favourites(BOOK_SECTION_WEIGHTS, 2).iter().filter_map(|g| BookSectionId::parse(g).ok()).collect();
+            let music_genres =
+                favourites(MUSIC_GENRE_WEIGHTS, 2).iter().filter_map(|g| MusicGenreId::parse(g).ok()).collect();
+            let show_types =
+                favourites(SHOW_TYPE_WEIGHTS, 1).iter().filter_map(|g| ShowTypeId::parse(g).ok()).collect();
+            let movie_genres =
+                favourites(MOVIE_GENRE_WEIGHTS, 2).iter().filter_map(|g| MovieGenreId::parse(g).ok()).collect();
             tastes.push(UserTaste {
                 categories: cats,
                 book_sections,
