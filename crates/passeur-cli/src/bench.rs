@@ -3,7 +3,8 @@
 
 use crate::commands::{import_into, write_world};
 use anyhow::Result;
-use passeur_io::{FileFormat, ImportFile};
+use passeur_domain::{Interaction, InteractionKind, Offer, User, Venue};
+use passeur_io::{FileFormat, ImportFile, for_each_record};
 use passeur_store::{SqliteStore, StoreConfig, Synchronous};
 use passeur_synth::{Scale, WorldConfig};
 use std::path::Path;
@@ -44,15 +45,15 @@ fn world(data_dir: &Path, scale: Scale, seed: u64) -> Result<ExitCode> {
     // Baseline: reading the same Parquet files into records, no validation nor store.
     let started = Instant::now();
     let mut read = 0u64;
-    read += passeur_io::read_records::<passeur_domain::Venue>(&files_dir.join("venues.parquet"))?.len() as u64;
-    read += passeur_io::read_records::<passeur_domain::Offer>(&files_dir.join("offers.parquet"))?.len() as u64;
-    read += passeur_io::read_records::<passeur_domain::User>(&files_dir.join("users.parquet"))?.len() as u64;
-    let interactions =
-        passeur_io::read_records::<passeur_domain::Interaction>(&files_dir.join("interactions.parquet"))?;
-    read += interactions.len() as u64;
-    let bookings =
-        interactions.iter().filter(|i| matches!(i.kind, passeur_domain::InteractionKind::Booking { .. })).count();
-    drop(interactions);
+    read += for_each_record::<Venue>(&files_dir.join("venues.parquet"), &mut |_| {})?;
+    read += for_each_record::<Offer>(&files_dir.join("offers.parquet"), &mut |_| {})?;
+    read += for_each_record::<User>(&files_dir.join("users.parquet"), &mut |_| {})?;
+    let mut bookings = 0u64;
+    read += for_each_record::<Interaction>(&files_dir.join("interactions.parquet"), &mut |i| {
+        if matches!(i.kind, InteractionKind::Booking { .. }) {
+            bookings += 1;
+        }
+    })?;
     let read_rate = read as f64 / started.elapsed().as_secs_f64();
 
     let mut store = SqliteStore::open_with(

@@ -195,13 +195,25 @@ impl<R: Record> RecordWriter<R> {
 
 /// Reads every record of a file (bad rows are reported, all of them, as [`IoError::Rejected`]).
 pub fn read_records<R: Record>(path: &Path) -> Result<Vec<R>> {
-    let format = FileFormat::from_path(path)?;
     let mut out = Vec::new();
+    for_each_record(path, &mut |r| out.push(r))?;
+    Ok(out)
+}
+
+/// Streams every record of a file to `visit`, without holding them all;
+/// returns how many there were. Bad rows are reported, all of them, as
+/// [`IoError::Rejected`] at the end.
+pub fn for_each_record<R: Record>(path: &Path, visit: &mut dyn FnMut(R)) -> Result<u64> {
+    let format = FileFormat::from_path(path)?;
     let mut errors = Vec::new();
     let mut bad_rows = Vec::new();
+    let mut count = 0u64;
     read_rows(path, format, R::KIND, &mut |e| errors.push(e), &mut |line, cells| {
         match R::from_cells(&cells) {
-            Ok(r) => out.push(r),
+            Ok(r) => {
+                count += 1;
+                visit(r);
+            }
             Err(e) => bad_rows.push(RowError {
                 file: path.display().to_string(),
                 line,
@@ -213,7 +225,7 @@ pub fn read_records<R: Record>(path: &Path) -> Result<Vec<R>> {
     })?;
     errors.extend(bad_rows);
     if errors.is_empty() {
-        Ok(out)
+        Ok(count)
     } else {
         let total = errors.len();
         Err(IoError::Rejected { errors, total })
