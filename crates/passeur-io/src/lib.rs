@@ -39,5 +39,6 @@ mod transfer;
 pub use error::{FieldError, IoError, Result, RowError};
 pub use formats::{FileFormat, RowSink, arrow_schema, create_sink};
 pub use schema::{Cell, EntityKind, FieldSpec, FieldType, Record};
-pub use transfer::{ImportFile, ImportOptions, ImportReport, RecordWriter, export_store, for_each_record, import_files, read_records,
+pub use transfer::{
+    ImportFile, ImportOptions, ImportReport, RecordWriter, export_store, for_each_record, import_files, read_records,
 };
