@@ -65,15 +65,19 @@ fn world(data_dir: &Path, scale: Scale, seed: u64) -> Result<ExitCode> {
     let import_seconds = started.elapsed().as_secs_f64();
     let import_rate = imported as f64 / import_seconds;
 
-    println!("world {scale:?}, seed {seed}");
-    println!(
+    out!("world {scale:?}, seed {seed}");
+    out!(
         "  rows: {} venues, {} offers, {} users, {} interactions ({} bookings)",
-        files.venues, files.offers, files.users, files.interactions, bookings
+        files.venues,
+        files.offers,
+        files.users,
+        files.interactions,
+        bookings
     );
-    println!("  generate + write Parquet: {:>10.0} rows/s ({:.1} s)", generation, files.seconds);
-    println!("  read Parquet (baseline):  {:>10.0} rows/s", read_rate);
-    println!("  import into SQLite:       {:>10.0} rows/s ({:.1} s)", import_rate, import_seconds);
-    println!("  ratios: generation/read = {:.2}, import/read = {:.2}", generation / read_rate, import_rate / read_rate);
+    out!("  generate + write Parquet: {:>10.0} rows/s ({:.1} s)", generation, files.seconds);
+    out!("  read Parquet (baseline):  {:>10.0} rows/s", read_rate);
+    out!("  import into SQLite:       {:>10.0} rows/s ({:.1} s)", import_rate, import_seconds);
+    out!("  ratios: generation/read = {:.2}, import/read = {:.2}", generation / read_rate, import_rate / read_rate);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)
 }

@@ -126,7 +126,7 @@ fn write_ground_truth(world: &World, dir: &Path) -> Result<()> {
 
 pub fn generate(args: &GenerateArgs) -> Result<ExitCode> {
     let files = write_world(WorldConfig::for_scale(args.scale, args.seed), &args.out, args.format, true)?;
-    println!(
+    out!(
         "wrote {} venues, {} offers, {} users, {} interactions to {} in {:.1} s ({:.0} rows/s)",
         files.venues,
         files.offers,
@@ -192,11 +192,7 @@ pub fn import(data_dir: &Path, args: &ImportArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let rows = import_into(&mut store, &files, args.max_errors, true)?;
     let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "imported {rows} rows from {} file(s) in {seconds:.1} s ({:.0} rows/s)",
-        files.len(),
-        rows as f64 / seconds
-    );
+    out!("imported {rows} rows from {} file(s) in {seconds:.1} s ({:.0} rows/s)", files.len(), rows as f64 / seconds);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -217,7 +213,7 @@ pub fn export(data_dir: &Path, args: &ExportArgs) -> Result<ExitCode> {
     let written = export_store(&store, &args.out, args.format, &mut |n| bar.set_position(n))?;
     bar.finish_and_clear();
     for (kind, rows) in written {
-        println!("{:>13} {rows}", kind.stem());
+        out!("{:>13} {rows}", kind.stem());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -248,7 +244,7 @@ pub fn stats(data_dir: &Path, args: &StatsArgs) -> Result<ExitCode> {
     };
     let stats = store.stats(on)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        out!("{}", serde_json::to_string_pretty(&stats)?);
     } else {
         print_stats(&stats);
     }
@@ -259,17 +255,24 @@ fn share_table<K: std::fmt::Display>(title: &str, rows: impl IntoIterator<Item =
     let mut rows: Vec<(String, u64)> = rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let total: u64 = rows.iter().map(|r| r.1).sum();
-    println!("\n{title}");
+    out!("\n{title}");
     for (k, v) in rows {
-        println!("  {k:<24} {v:>10} {:>6.1} %", 100.0 * v as f64 / total.max(1) as f64);
+        out!("  {k:<24} {v:>10} {:>6.1} %", 100.0 * v as f64 / total.max(1) as f64);
     }
 }
 
 pub fn print_stats(stats: &Stats) {
     let c = &stats.counts;
-    println!(
+    out!(
         "{} venues, {} offers, {} users; {} consultations, {} favourites, {} bookings, {} cancellations, {} impressions",
-        c.venues, c.offers, c.users, c.consultations, c.favourites, c.bookings, c.cancellations, c.impressions
+        c.venues,
+        c.offers,
+        c.users,
+        c.consultations,
+        c.favourites,
+        c.bookings,
+        c.cancellations,
+        c.impressions
     );
     share_table("offers by category", stats.offers_by_category.iter().map(|(k, v)| (k, *v)));
     share_table("offers by format", stats.offers_by_format.iter().map(|(k, v)| (k, *v)));
@@ -293,7 +296,7 @@ pub fn print_stats(stats: &Stats) {
         (label, n)
     });
     share_table("users by bookings", rows.collect::<Vec<_>>());
-    println!(
+    out!(
         "\nmean bookings per user {:.2}; credit spent {:.2} €; credit left {:.2} €",
         stats.mean_bookings_per_user(),
         stats.credit_spent_cents as f64 / 100.0,
@@ -317,9 +320,9 @@ pub fn demo(data_dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
     let started = Instant::now();
     if !marker.exists() {
         let world_dir = data_dir.join("world");
-        println!("first run: generating the {:?} world (seed {}) into {}", args.scale, args.seed, world_dir.display());
+        out!("first run: generating the {:?} world (seed {}) into {}", args.scale, args.seed, world_dir.display());
         let files = write_world(WorldConfig::for_scale(args.scale, args.seed), &world_dir, FileFormat::Parquet, true)?;
-        println!("generated {} rows in {:.1} s", files.rows(), files.seconds);
+        out!("generated {} rows in {:.1} s", files.rows(), files.seconds);
         // A half-written store from an interrupted first run is replaced whole.
         let db = data_dir.join(SqliteStore::FILE_NAME);
         for suffix in ["", "-wal", "-shm"] {
@@ -328,13 +331,13 @@ pub fn demo(data_dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
         let mut store = SqliteStore::open(data_dir)?;
         let files = ImportFile::discover(&world_dir)?;
         let rows = import_into(&mut store, &files, 100, true)?;
-        println!("imported {rows} rows into {}", store.path().display());
+        out!("imported {rows} rows into {}", store.path().display());
         std::fs::write(&marker, format!("scale={:?} seed={}\n", args.scale, args.seed))?;
     }
     let store = SqliteStore::open(data_dir)?;
     let on = store_reference_date(args.scale, args.seed);
     print_stats(&store.stats(on)?);
-    println!("\nready in {:.1} s; data in {}", started.elapsed().as_secs_f64(), data_dir.display());
+    out!("\nready in {:.1} s; data in {}", started.elapsed().as_secs_f64(), data_dir.display());
     Ok(ExitCode::SUCCESS)
 }
 

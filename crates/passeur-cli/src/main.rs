@@ -3,8 +3,21 @@
 //! Thin: it parses arguments, calls the library crates, prints, and returns
 //! an exit code.
 
+/// Prints a line to stdout; a closed pipe (`passeur stats | head`) ends the program quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 mod bench;
 mod commands;
+mod diversity;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +47,9 @@ enum Command {
     Stats(commands::StatsArgs),
     /// Runs the demo: on first run generates the medium world into the data directory, then summarises it.
     Demo(commands::DemoArgs),
+    /// The diversification score of every user and booking.
+    #[command(subcommand)]
+    Diversity(diversity::DiversityCommand),
     /// Benchmarks that print figures and ratios.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -51,6 +67,7 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export(&cli.data_dir, &args),
         Command::Stats(args) => commands::stats(&cli.data_dir, &args),
         Command::Demo(args) => commands::demo(&cli.data_dir, &args),
+        Command::Diversity(command) => diversity::run(&cli.data_dir, command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
     };
     match result {

@@ -139,3 +139,37 @@ pub fn score_bookings(
     }
     out
 }
+
+impl BookingTable {
+    /// Sets `tie` so that bookings of one user at the same instant follow
+    /// booking-id order (`id_of(row)`); other bookings keep tie 0.
+    pub fn rank_ties<'a>(&mut self, id_of: impl Fn(usize) -> &'a str + Sync) {
+        let n = self.len();
+        self.tie.clear();
+        self.tie.resize(n, 0);
+        let key = |i: usize| (self.user[i], self.at[i]);
+        let sorted = (1..n).into_par_iter().all(|i| key(i - 1) <= key(i));
+        let order: Vec<u32> = if sorted {
+            (0..n as u32).collect()
+        } else {
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            order.par_sort_unstable_by_key(|i| key(*i as usize));
+            order
+        };
+        let mut start = 0;
+        while start < n {
+            let mut end = start + 1;
+            while end < n && key(order[end] as usize) == key(order[start] as usize) {
+                end += 1;
+            }
+            if end - start > 1 {
+                let mut run: Vec<u32> = order[start..end].to_vec();
+                run.sort_by(|a, b| id_of(*a as usize).cmp(id_of(*b as usize)));
+                for (rank, i) in run.into_iter().enumerate() {
+                    self.tie[i as usize] = rank as u64;
+                }
+            }
+            start = end;
+        }
+    }
+}

@@ -260,9 +260,44 @@ fn arrow_type(ty: FieldType) -> DataType {
 
 /// The Arrow schema of an entity's Parquet files.
 pub fn arrow_schema(kind: EntityKind) -> SchemaRef {
-    Arc::new(Schema::new(
-        kind.fields().iter().map(|f| Field::new(f.name, arrow_type(f.ty), !f.required)).collect::<Vec<_>>(),
-    ))
+    schema_of(kind.fields())
+}
+
+/// The Arrow schema of a table with these columns.
+pub fn schema_of(fields: &[FieldSpec]) -> SchemaRef {
+    Arc::new(Schema::new(fields.iter().map(|f| Field::new(f.name, arrow_type(f.ty), !f.required)).collect::<Vec<_>>()))
+}
+
+/// Streams a Parquet file's record batches, reading only the named columns
+/// (all of them must exist): the fast path for bulk numeric work.
+pub fn scan_parquet_columns(
+    path: &Path,
+    columns: &[&str],
+    visit: &mut dyn FnMut(&RecordBatch) -> Result<()>,
+) -> Result<u64> {
+    let parquet_error = |source| IoError::Parquet { path: path.display().to_string(), source };
+    let file = File::open(path).map_err(|e| file_error(path, e))?;
+    let builder =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
+    let schema = builder.parquet_schema();
+    let mut indices = Vec::new();
+    for name in columns {
+        let i =
+            (0..schema.num_columns()).find(|i| schema.column(*i).name() == *name).ok_or_else(|| IoError::Arrow {
+                path: path.display().to_string(),
+                source: arrow_schema::ArrowError::SchemaError(format!("no column {name:?}")),
+            })?;
+        indices.push(i);
+    }
+    let mask = parquet::arrow::ProjectionMask::leaves(schema, indices);
+    let reader = builder.with_projection(mask).with_batch_size(65_536).build().map_err(parquet_error)?;
+    let mut rows = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|source| IoError::Arrow { path: path.display().to_string(), source })?;
+        rows += batch.num_rows() as u64;
+        visit(&batch)?;
+    }
+    Ok(rows)
 }
 
 fn cell_at(array: &dyn Array, ty: FieldType, row: usize) -> Cell {
@@ -349,8 +384,13 @@ pub trait RowSink: Send {
     fn finish(self: Box<Self>) -> Result<u64>;
 }
 
-/// Opens a sink that writes `path` atomically (to a temporary name, renamed on finish).
+/// Opens a sink that writes an entity's file atomically (to a temporary name, renamed on finish).
 pub fn create_sink(path: &Path, format: FileFormat, kind: EntityKind) -> Result<Box<dyn RowSink>> {
+    create_table_sink(path, format, kind.fields())
+}
+
+/// Opens a sink that writes a table with these columns atomically.
+pub fn create_table_sink(path: &Path, format: FileFormat, fields: &'static [FieldSpec]) -> Result<Box<dyn RowSink>> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| file_error(parent, e))?;
     }
@@ -361,22 +401,20 @@ pub fn create_sink(path: &Path, format: FileFormat, kind: EntityKind) -> Result<
         FileFormat::Csv => {
             let mut writer = csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, file));
             writer
-                .write_record(kind.fields().iter().map(|f| f.name))
+                .write_record(fields.iter().map(|f| f.name))
                 .map_err(|source| IoError::Csv { path: path.display().to_string(), source })?;
-            Box::new(CsvSink { writer, fields: kind.fields(), target, buffer: Vec::new() })
+            Box::new(CsvSink { writer, fields, target, buffer: Vec::new() })
         }
-        FileFormat::JsonLines => {
-            Box::new(JsonSink { writer: BufWriter::with_capacity(1 << 20, file), fields: kind.fields(), target })
-        }
+        FileFormat::JsonLines => Box::new(JsonSink { writer: BufWriter::with_capacity(1 << 20, file), fields, target }),
         FileFormat::Parquet => {
             let props = parquet::file::properties::WriterProperties::builder()
                 .set_compression(parquet::basic::Compression::SNAPPY)
                 .build();
-            let schema = arrow_schema(kind);
+            let schema = schema_of(fields);
             let writer = parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props))
                 .map_err(|source| IoError::Parquet { path: path.display().to_string(), source })?;
-            let columns = kind.fields().iter().map(|f| ColumnBuilder::new(f.ty)).collect();
-            Box::new(ParquetSink { writer, schema, fields: kind.fields(), columns, pending: 0, target })
+            let columns = fields.iter().map(|f| ColumnBuilder::new(f.ty)).collect();
+            Box::new(ParquetSink { writer, schema, fields, columns, pending: 0, target })
         }
     })
 }
