@@ -18,6 +18,18 @@ fn parse_scale(name: &str) -> Result<Scale, String> {
 /// The benchmarks.
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
+    /// Diversification score: batch scoring, Δdiv for 1,000 candidates, one incremental booking.
+    Diversity {
+        /// small, medium or large.
+        #[arg(long, default_value = "large", value_parser = parse_scale)]
+        scale: Scale,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Rules: deck, weighted, or a TOML file.
+        #[arg(long, default_value = "deck")]
+        rules: String,
+    },
     /// Generation and import throughput (rows/s) of a synthetic world.
     World {
         /// small, medium or large.
@@ -32,11 +44,12 @@ pub enum BenchCommand {
 pub fn run(data_dir: &Path, command: BenchCommand) -> Result<ExitCode> {
     match command {
         BenchCommand::World { scale, seed } => world(data_dir, scale, seed),
+        BenchCommand::Diversity { scale, seed, rules } => crate::bench_diversity::run(data_dir, scale, seed, &rules),
     }
 }
 
 fn world(data_dir: &Path, scale: Scale, seed: u64) -> Result<ExitCode> {
-    let dir = data_dir.join(format!("bench-world-{scale:?}-{seed}").to_lowercase());
+    let dir = world_dir(data_dir, scale, seed);
     let files_dir = dir.join("files");
     let _ = std::fs::remove_dir_all(&dir);
     let files = write_world(WorldConfig::for_scale(scale, seed), &files_dir, FileFormat::Parquet, true)?;
@@ -78,6 +91,23 @@ fn world(data_dir: &Path, scale: Scale, seed: u64) -> Result<ExitCode> {
     out!("  read Parquet (baseline):  {:>10.0} rows/s", read_rate);
     out!("  import into SQLite:       {:>10.0} rows/s ({:.1} s)", import_rate, import_seconds);
     out!("  ratios: generation/read = {:.2}, import/read = {:.2}", generation / read_rate, import_rate / read_rate);
-    let _ = std::fs::remove_dir_all(&dir);
+    // The files stay, for the other benchmarks; the store goes.
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir.join("store"));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the benchmarks keep a generated world.
+pub fn world_dir(data_dir: &Path, scale: Scale, seed: u64) -> std::path::PathBuf {
+    data_dir.join(format!("bench-world-{scale:?}-{seed}").to_lowercase())
+}
+
+/// The files of a generated world, generated when missing.
+pub fn world_files(data_dir: &Path, scale: Scale, seed: u64) -> Result<std::path::PathBuf> {
+    let files = world_dir(data_dir, scale, seed).join("files");
+    if !files.join("users.parquet").exists() {
+        eprintln!("generating the {scale:?} world (seed {seed}) into {}", files.display());
+        write_world(WorldConfig::for_scale(scale, seed), &files, FileFormat::Parquet, true)?;
+    }
+    Ok(files)
 }

@@ -16,6 +16,7 @@ macro_rules! out {
 }
 
 mod bench;
+mod bench_diversity;
 mod commands;
 mod diversity;
 mod progress;
