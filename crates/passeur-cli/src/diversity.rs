@@ -5,9 +5,10 @@ use anyhow::{Context, Result, bail};
 use passeur_diversity::{BatchScores, BookingTable, Criteria, DiversificationRules, OfferTraits};
 use passeur_domain::{Interaction, InteractionKind, Offer, User, Venue};
 use passeur_io::arrow_array::{Array, Int64Array, StringArray, TimestampSecondArray};
-use passeur_io::{Cell, FieldSpec, FieldType, FileFormat, create_table_sink, for_each_record, scan_parquet_columns};
+use passeur_io::{Cell, FieldSpec, FieldType, FileFormat, create_table_sink, for_each_record, map_parquet_row_groups};
 use passeur_store::{RecordStore, SqliteStore};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -68,7 +69,42 @@ pub struct ScoringInput {
     /// (birth date, department) of known users.
     pub user_info: Vec<Option<(chrono::NaiveDate, String)>>,
     pub table: BookingTable,
-    pub booking_ids: Vec<String>,
+    pub booking_ids: Ids,
+}
+
+/// One row group's bookings, resolved.
+#[derive(Default)]
+struct Part {
+    user: Vec<u32>,
+    offer: Vec<u32>,
+    at: Vec<i64>,
+    ids: Ids,
+    unknown_users: Vec<(usize, String)>,
+    cancellations: Vec<(String, String)>,
+    failure: Option<String>,
+}
+
+/// Many short strings in one buffer: no allocation per id.
+#[derive(Default)]
+pub struct Ids {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Ids {
+    pub fn push(&mut self, id: &str) {
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
 }
 
 impl ScoringInput {
@@ -119,13 +155,13 @@ impl ScoringInput {
         self.table.offer.push(offer);
         self.table.at.push(at);
         self.table.cancelled.push(cancelled);
-        self.booking_ids.push(booking_id.to_owned());
+        self.booking_ids.push(booking_id);
         Ok(())
     }
 
     pub fn finish(&mut self) {
         let ids = &self.booking_ids;
-        self.table.rank_ties(|i| ids[i].as_str());
+        self.table.rank_ties(|i| ids.get(i));
     }
 
     pub fn from_store(store: &SqliteStore) -> Result<ScoringInput> {
@@ -146,7 +182,7 @@ impl ScoringInput {
             Ok(())
         })?;
         let mut bookings = Vec::new();
-        let mut cancelled = HashSet::new();
+        let mut cancelled = HashSet::default();
         store.scan_interactions(&mut |i| {
             match &i.kind {
                 InteractionKind::Booking { .. } => bookings.push(i),
@@ -209,50 +245,120 @@ impl ScoringInput {
             let a = batch.column(i);
             a.as_any().downcast_ref::<StringArray>().cloned().context("string column expected")
         };
-        let mut cancelled: HashSet<String> = HashSet::new();
-        scan_parquet_columns(&path, &["kind", "booking_id"], &mut |batch| {
-            let (kind, booking) = (strings(batch, 0).map_err(io_err)?, strings(batch, 1).map_err(io_err)?);
-            for r in 0..batch.num_rows() {
-                if kind.value(r) == "cancellation" && booking.is_valid(r) {
-                    cancelled.insert(booking.value(r).to_owned());
-                }
-            }
-            Ok(())
-        })?;
-        let mut failure = None;
-        scan_parquet_columns(&path, &["id", "kind", "user_id", "offer_id", "at"], &mut |batch| {
-            let (id, kind, user, offer) = (
+        let phase = Instant::now();
+        let columns = ["id", "kind", "user_id", "offer_id", "at", "booking_id"];
+        let (user_index, offer_index) = (&self.user_index, &self.offer_index);
+        // Row groups are decoded and their ids resolved in parallel; users
+        // missing from the users file are added afterwards, in file order.
+        let parts = map_parquet_row_groups(&path, &columns, &|batch| {
+            let (id, kind, user, offer, booking) = (
                 strings(batch, 0).map_err(io_err)?,
                 strings(batch, 1).map_err(io_err)?,
                 strings(batch, 2).map_err(io_err)?,
                 strings(batch, 3).map_err(io_err)?,
+                strings(batch, 5).map_err(io_err)?,
             );
             let at = batch.column(4);
-            let at: Vec<i64> = if let Some(t) = at.as_any().downcast_ref::<TimestampSecondArray>() {
-                t.values().to_vec()
+            let at: &[i64] = if let Some(t) = at.as_any().downcast_ref::<TimestampSecondArray>() {
+                t.values()
             } else if let Some(t) = at.as_any().downcast_ref::<Int64Array>() {
-                t.values().to_vec()
+                t.values()
             } else {
                 return Err(io_err(anyhow::anyhow!("column at is not a timestamp in seconds")));
             };
+            let mut part = Part::default();
+            let (mut last_user, mut last_index) = ("", None);
             for r in 0..batch.num_rows() {
-                if kind.value(r) != "booking" {
+                let k = kind.value(r);
+                if k != "booking" && k != "cancellation" {
                     continue;
                 }
-                let booking_id = id.value(r);
-                if let Err(e) =
-                    self.add_booking(booking_id, user.value(r), offer.value(r), at[r], cancelled.contains(booking_id))
-                {
-                    failure.get_or_insert(e);
+                let user_id = user.value(r);
+                if k == "cancellation" {
+                    if booking.is_valid(r) {
+                        part.cancellations.push((user_id.to_owned(), booking.value(r).to_owned()));
+                    }
+                    continue;
                 }
+                let Some(&o) = offer_index.get(offer.value(r)) else {
+                    part.failure.get_or_insert_with(|| {
+                        format!("booking {:?}: unknown offer {:?}", id.value(r), offer.value(r))
+                    });
+                    continue;
+                };
+                if user_id != last_user {
+                    last_user = user_id;
+                    last_index = user_index.get(user_id).copied();
+                }
+                match last_index {
+                    Some(u) => part.user.push(u),
+                    None => {
+                        part.unknown_users.push((part.user.len(), user_id.to_owned()));
+                        part.user.push(u32::MAX);
+                    }
+                }
+                part.offer.push(o);
+                part.at.push(at[r]);
+                part.ids.push(id.value(r));
             }
-            Ok(())
+            Ok(part)
         })?;
-        if let Some(e) = failure {
-            return Err(e);
+        let mut cancellations = Vec::new();
+        for mut part in parts {
+            if let Some(e) = part.failure {
+                bail!(e);
+            }
+            for (position, user_id) in &part.unknown_users {
+                part.user[*position] = self.user(user_id);
+            }
+            for (user_id, booking_id) in part.cancellations {
+                cancellations.push((self.user(&user_id), booking_id));
+            }
+            self.table.cancelled.extend(std::iter::repeat_n(false, part.user.len()));
+            self.table.user.extend(part.user);
+            self.table.offer.extend(part.offer);
+            self.table.at.extend(part.at);
+            for i in 0..part.ids.len() {
+                self.booking_ids.push(part.ids.get(i));
+            }
         }
+        tracing::info!(seconds = phase.elapsed().as_secs_f64(), bookings = self.table.len(), "bookings read");
+        let phase = Instant::now();
+        self.mark_cancelled(&cancellations);
+        tracing::info!(
+            seconds = phase.elapsed().as_secs_f64(),
+            cancelled = cancellations.len(),
+            "cancellations marked"
+        );
+        let phase = Instant::now();
         self.finish();
+        tracing::info!(seconds = phase.elapsed().as_secs_f64(), "ties ranked");
         Ok(())
+    }
+
+    /// Marks the cancelled bookings, looking each up among its user's bookings.
+    fn mark_cancelled(&mut self, cancellations: &[(u32, String)]) {
+        let users = self.user_ids.len();
+        // Bookings of each user: a counting sort of row numbers by user.
+        let mut start = vec![0u32; users + 1];
+        for &u in &self.table.user {
+            start[u as usize + 1] += 1;
+        }
+        for u in 0..users {
+            start[u + 1] += start[u];
+        }
+        let mut next = start.clone();
+        let mut rows = vec![0u32; self.table.len()];
+        for (row, &u) in self.table.user.iter().enumerate() {
+            rows[next[u as usize] as usize] = row as u32;
+            next[u as usize] += 1;
+        }
+        for (user, booking_id) in cancellations {
+            let span = &rows[start[*user as usize] as usize..start[*user as usize + 1] as usize];
+            if let Some(&row) = span.iter().find(|&&row| self.booking_ids.get(row as usize) == booking_id) {
+                self.table.cancelled[row as usize] = true;
+            }
+        }
     }
 }
 
@@ -350,7 +456,7 @@ fn write_outputs(
     let t = &input.table;
     for i in 0..t.len() {
         points.write_row(&[
-            Cell::Str(input.booking_ids[i].clone()),
+            Cell::Str(input.booking_ids.get(i).to_owned()),
             Cell::Str(input.user_ids[t.user[i] as usize].clone()),
             Cell::Str(input.offer_ids[t.offer[i] as usize].clone()),
             Cell::Int(t.at[i]),

@@ -268,6 +268,58 @@ pub fn schema_of(fields: &[FieldSpec]) -> SchemaRef {
     Arc::new(Schema::new(fields.iter().map(|f| Field::new(f.name, arrow_type(f.ty), !f.required)).collect::<Vec<_>>()))
 }
 
+/// Maps every record batch of a Parquet file, reading only the named
+/// columns, with row groups decoded in parallel; results come back in file
+/// order.
+pub fn map_parquet_row_groups<T: Send>(
+    path: &Path,
+    columns: &[&str],
+    map: &(dyn Fn(&RecordBatch) -> Result<T> + Sync),
+) -> Result<Vec<T>> {
+    use rayon::prelude::*;
+    let parquet_error = |source| IoError::Parquet { path: path.display().to_string(), source };
+    let open = || -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder<File>> {
+        let file = File::open(path).map_err(|e| file_error(path, e))?;
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)
+    };
+    let builder = open()?;
+    let groups = builder.metadata().num_row_groups();
+    let schema = builder.parquet_schema();
+    let mut indices = Vec::new();
+    for name in columns {
+        let i =
+            (0..schema.num_columns()).find(|i| schema.column(*i).name() == *name).ok_or_else(|| IoError::Arrow {
+                path: path.display().to_string(),
+                source: arrow_schema::ArrowError::SchemaError(format!("no column {name:?}")),
+            })?;
+        indices.push(i);
+    }
+    let per_group: Vec<Result<Vec<T>>> = (0..groups)
+        .into_par_iter()
+        .map(|g| {
+            let builder = open()?;
+            let mask = parquet::arrow::ProjectionMask::leaves(builder.parquet_schema(), indices.clone());
+            let reader = builder
+                .with_row_groups(vec![g])
+                .with_projection(mask)
+                .with_batch_size(65_536)
+                .build()
+                .map_err(parquet_error)?;
+            let mut out = Vec::new();
+            for batch in reader {
+                let batch = batch.map_err(|source| IoError::Arrow { path: path.display().to_string(), source })?;
+                out.push(map(&batch)?);
+            }
+            Ok(out)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for group in per_group {
+        out.extend(group?);
+    }
+    Ok(out)
+}
+
 /// Streams a Parquet file's record batches, reading only the named columns
 /// (all of them must exist): the fast path for bulk numeric work.
 pub fn scan_parquet_columns(

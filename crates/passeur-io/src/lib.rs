@@ -39,7 +39,10 @@ mod transfer;
 /// Re-exported so that callers of [`scan_parquet_columns`] share this crate's Arrow.
 pub use arrow_array;
 pub use error::{FieldError, IoError, Result, RowError};
-pub use formats::{FileFormat, RowSink, arrow_schema, create_sink, create_table_sink, scan_parquet_columns, schema_of};
+pub use formats::{
+    FileFormat, RowSink, arrow_schema, create_sink, create_table_sink, map_parquet_row_groups, scan_parquet_columns,
+    schema_of,
+};
 pub use schema::{Cell, EntityKind, FieldSpec, FieldType, Record};
 pub use transfer::{
     ImportFile, ImportOptions, ImportReport, RecordWriter, export_store, for_each_record, import_files, read_records,

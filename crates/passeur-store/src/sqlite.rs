@@ -380,7 +380,10 @@ fn exists(tx: &Connection, table: &str, id: &str) -> Result<bool> {
     Ok(tx.prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1"))?.exists([id])?)
 }
 
-fn check_interaction_references(tx: &Connection, i: &Interaction) -> Result<()> {
+/// Answers "is there a row with this id in this table?".
+type Exists<'a> = dyn FnMut(&Connection, &'static str, &str) -> Result<bool> + 'a;
+
+fn check_interaction_references(tx: &Connection, i: &Interaction, exists: &mut Exists<'_>) -> Result<()> {
     let unknown = |field, target, missing: &str| StoreError::UnknownReference {
         entity: "interaction",
         id: i.id.clone(),
@@ -411,9 +414,9 @@ fn check_interaction_references(tx: &Connection, i: &Interaction) -> Result<()> 
     Ok(())
 }
 
-fn write_interaction(tx: &Connection, i: &Interaction) -> Result<()> {
+fn write_interaction(tx: &Connection, i: &Interaction, exists: &mut Exists<'_>) -> Result<()> {
     i.validate()?;
-    check_interaction_references(tx, i)?;
+    check_interaction_references(tx, i, exists)?;
     let (mut amount, mut quantity, mut booking, mut call, mut position, mut model, mut propensity) =
         (None, None, None, None, None, None, None);
     match &i.kind {
@@ -497,6 +500,26 @@ fn scan<T>(
 
 struct SqliteImport<'a> {
     tx: Transaction<'a>,
+    /// Ids of users and offers, loaded at the first interaction and kept up
+    /// to date by this transaction's upserts: reference checks of bulk
+    /// interactions become hash lookups instead of index searches.
+    known: Option<KnownIds>,
+}
+
+struct KnownIds {
+    users: std::collections::HashSet<String>,
+    offers: std::collections::HashSet<String>,
+}
+
+impl KnownIds {
+    fn load(tx: &Connection) -> Result<KnownIds> {
+        let ids = |table: &str| -> Result<std::collections::HashSet<String>> {
+            let mut stmt = tx.prepare(&format!("SELECT id FROM {table}"))?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        };
+        Ok(KnownIds { users: ids("users")?, offers: ids("offers")? })
+    }
 }
 
 impl ImportTransaction for SqliteImport<'_> {
@@ -504,13 +527,29 @@ impl ImportTransaction for SqliteImport<'_> {
         write_venue(&self.tx, venue)
     }
     fn upsert_offer(&mut self, offer: &Offer) -> Result<()> {
-        write_offer(&self.tx, offer)
+        write_offer(&self.tx, offer)?;
+        if let Some(known) = &mut self.known {
+            known.offers.insert(offer.id.clone());
+        }
+        Ok(())
     }
     fn upsert_user(&mut self, user: &User) -> Result<()> {
-        write_user(&self.tx, user)
+        write_user(&self.tx, user)?;
+        if let Some(known) = &mut self.known {
+            known.users.insert(user.id.clone());
+        }
+        Ok(())
     }
     fn upsert_interaction(&mut self, interaction: &Interaction) -> Result<()> {
-        write_interaction(&self.tx, interaction)
+        if self.known.is_none() {
+            self.known = Some(KnownIds::load(&self.tx)?);
+        }
+        let known = self.known.as_ref().expect("just loaded");
+        write_interaction(&self.tx, interaction, &mut |tx, table, id| match table {
+            "users" => Ok(known.users.contains(id)),
+            "offers" => Ok(known.offers.contains(id)),
+            _ => exists(tx, table, id),
+        })
     }
     fn commit(self: Box<Self>) -> Result<()> {
         self.tx.commit()?;
@@ -521,7 +560,7 @@ impl ImportTransaction for SqliteImport<'_> {
 impl RecordStore for SqliteStore {
     fn begin_import(&mut self) -> Result<Box<dyn ImportTransaction + '_>> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        Ok(Box::new(SqliteImport { tx }))
+        Ok(Box::new(SqliteImport { tx, known: None }))
     }
 
     fn record_event(&mut self, event: &Interaction) -> Result<EventOutcome> {
@@ -530,7 +569,7 @@ impl RecordStore for SqliteStore {
         if exists(&tx, "interactions", &event.id)? {
             return Ok(EventOutcome::AlreadyRecorded);
         }
-        check_interaction_references(&tx, event)?;
+        check_interaction_references(&tx, event, &mut exists)?;
         let user = get_user(&tx, &event.user_id)?.expect("checked above");
         let mut account = CreditAccount { remaining_cents: user.credit_cents };
         match &event.kind {
@@ -568,7 +607,7 @@ impl RecordStore for SqliteStore {
             tx.prepare_cached("UPDATE users SET credit_cents = ?2 WHERE id = ?1")?
                 .execute(params![user.id, account.remaining_cents])?;
         }
-        write_interaction(&tx, event)?;
+        write_interaction(&tx, event, &mut exists)?;
         tx.commit()?;
         Ok(EventOutcome::Recorded { credit_cents: account.remaining_cents })
     }

@@ -69,7 +69,7 @@ impl WorldConfig {
         let (venues, offers, users, sessions_per_user) = match scale {
             Scale::Small => (150, 2_000, 400, 12.0),
             Scale::Medium => (4_000, 50_000, 20_000, 7.0),
-            Scale::Large => (60_000, 1_000_000, 1_000_000, 10.0),
+            Scale::Large => (60_000, 1_000_000, 1_000_000, 12.0),
         };
         WorldConfig {
             seed,
