@@ -268,7 +268,7 @@ impl ScoringInput {
             };
             let mut part = Part::default();
             let (mut last_user, mut last_index) = ("", None);
-            for r in 0..batch.num_rows() {
+            for (r, &at) in at.iter().enumerate().take(batch.num_rows()) {
                 let k = kind.value(r);
                 if k != "booking" && k != "cancellation" {
                     continue;
@@ -298,7 +298,7 @@ impl ScoringInput {
                     }
                 }
                 part.offer.push(o);
-                part.at.push(at[r]);
+                part.at.push(at);
                 part.ids.push(id.value(r));
             }
             Ok(part)

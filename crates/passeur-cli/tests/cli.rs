@@ -65,3 +65,58 @@ fn stats_without_a_store_says_what_to_do() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("run `passeur import` or `passeur demo` first"));
 }
+
+#[test]
+fn diversity_score_writes_every_users_score_and_every_bookings_points() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(passeur(&data, &["demo", "--scale", "small"]));
+    let out = tmp.path().join("scores");
+    let printed = ok(passeur(
+        &data,
+        &["diversity", "score", "--out", out.to_str().unwrap(), "--format", "csv", "--on", "2024-01-01"],
+    ));
+    assert!(printed.contains("mean score by age"), "{printed}");
+    let users = std::fs::read_to_string(out.join("user_scores.csv")).unwrap();
+    let points = std::fs::read_to_string(out.join("booking_points.csv")).unwrap();
+    assert_eq!(users.lines().count(), 401, "a header and 400 users");
+    let total_users: u64 = users.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse::<u64>().unwrap()).sum();
+    let total_points: u64 = points.lines().skip(1).map(|l| l.split(',').nth(5).unwrap().parse::<u64>().unwrap()).sum();
+    assert_eq!(total_users, total_points, "a user's score is the sum of their bookings' points");
+    assert!(points.lines().skip(1).any(|l| l.ends_with(",1,first_booking")), "first bookings are named");
+    // The same from the files the demo generated, and with the weighted rules.
+    let from_files = tmp.path().join("from-files");
+    ok(passeur(
+        &data,
+        &[
+            "diversity",
+            "score",
+            "--from",
+            data.join("world").to_str().unwrap(),
+            "--out",
+            from_files.to_str().unwrap(),
+            "--format",
+            "csv",
+            "--on",
+            "2024-01-01",
+        ],
+    ));
+    assert_eq!(std::fs::read_to_string(from_files.join("user_scores.csv")).unwrap(), users);
+    let weighted = tmp.path().join("weighted");
+    ok(passeur(&data, &["diversity", "score", "--rules", "weighted", "--out", weighted.to_str().unwrap()]));
+    // A rules file with an unknown category is refused, naming it.
+    std::fs::write(tmp.path().join("bad.toml"), "name = \"x\"\nfirst_booking = \"criteria\"\n[points]\ncategory = 1\nsubcategory = 1\nformat = 1\n[venue]\ndefault = 1\n[[extra.criteria]]\nkind = \"music_genre\"\npoints = 1\ncategories = [\"MUSIQUE\"]\n").unwrap();
+    let bad = passeur(
+        &data,
+        &[
+            "diversity",
+            "score",
+            "--rules",
+            tmp.path().join("bad.toml").to_str().unwrap(),
+            "--out",
+            weighted.to_str().unwrap(),
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown category \"MUSIQUE\""));
+}

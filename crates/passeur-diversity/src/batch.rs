@@ -38,6 +38,9 @@ impl BookingTable {
     }
 }
 
+/// One chunk's points (in order) and its users' (index, score, bookings).
+type ChunkScores = (Vec<Points>, Vec<(u32, u32, u32)>);
+
 /// The result of [`score_bookings`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchScores {
@@ -82,7 +85,7 @@ pub fn score_bookings(
         start = end;
     }
 
-    let results: Vec<(Vec<Points>, Vec<(u32, u32, u32)>)> = chunks
+    let results: Vec<ChunkScores> = chunks
         .par_iter()
         .map(|&(start, end)| {
             let mut sets = BookedSets::default();

@@ -22,7 +22,7 @@ pub struct OfferTraits {
     pub format: u8,
     /// Venue type index.
     pub venue_type: u8,
-    /// Genre-like values by [`ExtraKind`] index, [`NONE`] when absent.
+    /// Genre-like values by [`crate::ExtraKind`] index, [`NONE`] when absent.
     pub extra: [u8; 4],
 }
 
