@@ -69,7 +69,7 @@ impl WorldConfig {
         let (venues, offers, users, sessions_per_user) = match scale {
             Scale::Small => (150, 2_000, 400, 12.0),
             Scale::Medium => (4_000, 50_000, 20_000, 7.0),
-            Scale::Large => (60_000, 1_000_000, 1_000_000, 12.0),
+            Scale::Large => (60_000, 1_000_000, 1_000_000, 15.0),
         };
         WorldConfig {
             seed,
@@ -121,7 +121,7 @@ impl Default for BehaviourModel {
             genre_bonus: 1.0,
             distance_per_km: 0.06,
             consult_offset: 0.2,
-            book_offset: 0.3,
+            book_offset: 0.9,
             favourite_rate: 0.08,
             cancel_rate: 0.03,
             drift: 0.25,
