@@ -167,6 +167,15 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
+/// A statement's text built once from the column lists, so that hot paths
+/// do not format (allocate) SQL for every row.
+macro_rules! sql {
+    ($($arg:tt)*) => {{
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!($($arg)*));
+        SQL.as_str()
+    }};
+}
+
 // ---------------------------------------------------------------- rows
 
 const VENUE_COLUMNS: &str = "id, name, venue_type, latitude, longitude, city, department, partner_id";
@@ -291,7 +300,7 @@ fn interaction_from_row(row: &Row<'_>) -> Result<Interaction> {
 
 fn write_venue(tx: &Connection, v: &Venue) -> Result<()> {
     v.validate()?;
-    tx.prepare_cached(&format!(
+    tx.prepare_cached(sql!(
         "INSERT INTO venues ({VENUE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT(id) DO UPDATE SET name = excluded.name, venue_type = excluded.venue_type,
          latitude = excluded.latitude, longitude = excluded.longitude, city = excluded.city,
@@ -322,7 +331,7 @@ fn write_offer(tx: &Connection, o: &Offer) -> Result<()> {
         })?;
         o.validate_venue(&venue)?;
     }
-    tx.prepare_cached(&format!(
+    tx.prepare_cached(sql!(
         "INSERT INTO offers ({OFFER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
          ?15, ?16, ?17, ?18, ?19)
          ON CONFLICT(id) DO UPDATE SET item_id = excluded.item_id, title = excluded.title,
@@ -359,7 +368,7 @@ fn write_offer(tx: &Connection, o: &Offer) -> Result<()> {
 
 fn write_user(tx: &Connection, u: &User) -> Result<()> {
     u.validate()?;
-    tx.prepare_cached(&format!(
+    tx.prepare_cached(sql!(
         "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(id) DO UPDATE SET birth_date = excluded.birth_date, department = excluded.department,
          home_latitude = excluded.home_latitude, home_longitude = excluded.home_longitude,
@@ -377,7 +386,13 @@ fn write_user(tx: &Connection, u: &User) -> Result<()> {
 }
 
 fn exists(tx: &Connection, table: &str, id: &str) -> Result<bool> {
-    Ok(tx.prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1"))?.exists([id])?)
+    let sql = match table {
+        "venues" => "SELECT 1 FROM venues WHERE id = ?1",
+        "offers" => "SELECT 1 FROM offers WHERE id = ?1",
+        "users" => "SELECT 1 FROM users WHERE id = ?1",
+        _ => "SELECT 1 FROM interactions WHERE id = ?1",
+    };
+    Ok(tx.prepare_cached(sql)?.exists([id])?)
 }
 
 /// Answers "is there a row with this id in this table?".
@@ -433,7 +448,7 @@ fn write_interaction(tx: &Connection, i: &Interaction, exists: &mut Exists<'_>) 
             propensity = Some(*w);
         }
     }
-    tx.prepare_cached(&format!(
+    tx.prepare_cached(sql!(
         "INSERT INTO interactions ({INTERACTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, user_id = excluded.user_id,
          offer_id = excluded.offer_id, at = excluded.at, amount_cents = excluded.amount_cents,
@@ -469,19 +484,19 @@ fn get_one<T>(conn: &Connection, sql: &str, id: &str, decode: impl FnOnce(&Row<'
 }
 
 fn get_venue(conn: &Connection, id: &str) -> Result<Option<Venue>> {
-    get_one(conn, &format!("SELECT {VENUE_COLUMNS} FROM venues WHERE id = ?1"), id, venue_from_row)
+    get_one(conn, sql!("SELECT {VENUE_COLUMNS} FROM venues WHERE id = ?1"), id, venue_from_row)
 }
 
 fn get_offer(conn: &Connection, id: &str) -> Result<Option<Offer>> {
-    get_one(conn, &format!("SELECT {OFFER_COLUMNS} FROM offers WHERE id = ?1"), id, offer_from_row)
+    get_one(conn, sql!("SELECT {OFFER_COLUMNS} FROM offers WHERE id = ?1"), id, offer_from_row)
 }
 
 fn get_user(conn: &Connection, id: &str) -> Result<Option<User>> {
-    get_one(conn, &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"), id, user_from_row)
+    get_one(conn, sql!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"), id, user_from_row)
 }
 
 fn get_interaction(conn: &Connection, id: &str) -> Result<Option<Interaction>> {
-    get_one(conn, &format!("SELECT {INTERACTION_COLUMNS} FROM interactions WHERE id = ?1"), id, interaction_from_row)
+    get_one(conn, sql!("SELECT {INTERACTION_COLUMNS} FROM interactions WHERE id = ?1"), id, interaction_from_row)
 }
 
 fn scan<T>(
@@ -626,7 +641,7 @@ impl RecordStore for SqliteStore {
     }
 
     fn user_interactions(&self, user_id: &str) -> Result<Vec<Interaction>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let mut stmt = self.conn.prepare_cached(sql!(
             "SELECT {INTERACTION_COLUMNS} FROM interactions WHERE user_id = ?1 ORDER BY at, id"
         ))?;
         let mut rows = stmt.query([user_id])?;
