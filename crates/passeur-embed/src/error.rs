@@ -31,6 +31,9 @@ pub enum EmbedError {
     /// The tokenizer failed on some text.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// The record store failed.
+    #[error(transparent)]
+    Store(#[from] passeur_store::StoreError),
     /// The tensor library failed.
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),

@@ -14,8 +14,10 @@
 
 mod encoder;
 mod error;
+mod store;
 mod text;
 
 pub use encoder::{EncoderConfig, TextEncoder};
 pub use error::{EmbedError, Result};
+pub use store::{EmbedReport, embed_offers};
 pub use text::{offer_text, text_key};

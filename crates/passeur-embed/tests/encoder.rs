@@ -80,3 +80,93 @@ fn cache_keys_depend_on_model_and_text() {
     assert_eq!(text_key("m", "a").len(), 64);
     let _ = offer_text;
 }
+
+mod store {
+    use super::*;
+    use passeur_domain::{BookSectionId, GeoPoint, Offer, SubcategoryId, Timestamp, Venue, VenueTypeId};
+    use passeur_embed::embed_offers;
+    use passeur_store::{RecordStore, SqliteStore};
+
+    fn offer(id: &str, title: &str) -> Offer {
+        Offer {
+            id: id.into(),
+            item_id: format!("item-{title}"),
+            title: title.into(),
+            description: "Un roman à lire cet été.".into(),
+            artist: Some("Camille Martin".into()),
+            subcategory: SubcategoryId::parse("LIVRE_PAPIER").unwrap(),
+            book_macro_section: Some(BookSectionId::parse("Policier").unwrap()),
+            music_genre: None,
+            show_type: None,
+            movie_genre: None,
+            price_cents: 900,
+            duo: false,
+            stock: None,
+            bookable_from: None,
+            bookable_until: None,
+            event_start: None,
+            created_at: Timestamp(0),
+            venue_id: Some("v1".into()),
+            image_embedding: None,
+        }
+    }
+
+    fn upsert(store: &mut SqliteStore, offers: &[Offer]) {
+        let mut tx = store.begin_import().unwrap();
+        tx.upsert_venue(&Venue {
+            id: "v1".into(),
+            name: "Librairie".into(),
+            venue_type: VenueTypeId::parse("BOOKSTORE").unwrap(),
+            location: Some(GeoPoint::new(45.0, 4.0).unwrap()),
+            city: "Lyon".into(),
+            department: "69".into(),
+            partner_id: "p".into(),
+        })
+        .unwrap();
+        for o in offers {
+            tx.upsert_offer(o).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+
+    #[test]
+    fn a_second_run_embeds_nothing_and_changes_are_embedded_incrementally() {
+        let encoder = encoder(8);
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(tmp.path()).unwrap();
+        // Five offers, two of which (one product at two venues) share a text.
+        let offers = vec![
+            offer("o1", "Le Silence du Nord"),
+            offer("o2", "La Nuit de minuit"),
+            offer("o3", "Le Secret des oubliés"),
+            offer("o4", "Le Silence du Nord"),
+            offer("o5", "Les Ombres d'hiver"),
+        ];
+        upsert(&mut store, &offers);
+        let first = embed_offers(&mut store, &encoder, 2, &mut |_, _| {}).unwrap();
+        assert_eq!((first.offers, first.unchanged, first.from_cache, first.encoded_texts), (5, 0, 0, 4));
+        let v1 = store.offer_embedding(encoder.model_id(), "o1").unwrap().unwrap();
+        assert_eq!(v1, store.offer_embedding(encoder.model_id(), "o4").unwrap().unwrap());
+        let direct = encoder.encode(&[offer_text(&offers[0]).as_str()]).unwrap();
+        assert!(cosine(&v1, &direct[0]) > 0.99999);
+
+        let second = embed_offers(&mut store, &encoder, 2, &mut |_, _| {}).unwrap();
+        assert_eq!((second.unchanged, second.from_cache, second.encoded_texts), (5, 0, 0));
+
+        // One offer changes its title; a new offer shares an existing text.
+        upsert(&mut store, &[offer("o2", "La Route sans retour"), offer("o6", "Les Ombres d'hiver")]);
+        let third = embed_offers(&mut store, &encoder, 2, &mut |_, _| {}).unwrap();
+        assert_eq!((third.offers, third.unchanged, third.from_cache, third.encoded_texts), (6, 4, 1, 1));
+        let v2 = store.offer_embedding(encoder.model_id(), "o2").unwrap().unwrap();
+        // The documented template: title. artist. subcategory — genre. description
+        assert_eq!(
+            offer_text(&offer("o2", "La Route sans retour")),
+            "La Route sans retour. Camille Martin. Livre — Policier. Un roman à lire cet été."
+        );
+        let expected = encoder
+            .encode(&["La Route sans retour. Camille Martin. Livre — Policier. Un roman à lire cet été."])
+            .unwrap();
+        assert!(cosine(&v2, &expected[0]) > 0.99999);
+        assert_eq!(store.offer_embedding(encoder.model_id(), "o404").unwrap(), None);
+    }
+}

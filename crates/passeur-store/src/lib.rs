@@ -70,6 +70,20 @@ pub trait RecordStore: Send {
     /// Visits every interaction in insertion order.
     fn scan_interactions(&self, visit: &mut dyn FnMut(Interaction) -> Result<()>) -> Result<()>;
 
+    /// For a model, each embedded offer's cache key (see `passeur_embed::text_key`).
+    fn offer_embedding_keys(&self, model: &str) -> Result<std::collections::HashMap<String, String>>;
+    /// The cached vectors of these keys (keys not cached are absent).
+    fn cached_embeddings(&self, keys: &[String]) -> Result<std::collections::HashMap<String, Vec<f32>>>;
+    /// Stores vectors by cache key and points offers at keys, for a model, at once.
+    fn put_embeddings(
+        &mut self,
+        model: &str,
+        vectors: &[(String, Vec<f32>)],
+        offers: &[(String, String)],
+    ) -> Result<()>;
+    /// An offer's text embedding under a model.
+    fn offer_embedding(&self, model: &str, offer_id: &str) -> Result<Option<Vec<f32>>>;
+
     /// How many records of each kind.
     fn counts(&self) -> Result<Counts>;
     /// Summary statistics, ages computed on `on`.

@@ -8,6 +8,7 @@ use passeur_domain::{
     ShowTypeId, SubcategoryId, Timestamp, User, Venue, VenueTypeId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The schema version this build writes. Each entry of `MIGRATIONS` moves the
@@ -74,6 +75,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX interactions_user_at ON interactions(user_id, at);
     CREATE INDEX interactions_booking ON interactions(booking_id) WHERE booking_id IS NOT NULL;",
+    // 2: text embeddings of offers, and the cache of embedded texts (shared texts are stored once).
+    "CREATE TABLE embedding_cache (
+        key TEXT PRIMARY KEY NOT NULL,
+        vector BLOB NOT NULL
+    );
+    CREATE TABLE offer_embeddings (
+        model TEXT NOT NULL,
+        offer_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        PRIMARY KEY (model, offer_id)
+    );",
 ];
 
 /// How hard SQLite works to keep a commit through a power cut.
@@ -681,6 +693,61 @@ impl RecordStore for SqliteStore {
             counts.add_interactions(&kind, row.get(1)?);
         }
         Ok(counts)
+    }
+
+    fn offer_embedding_keys(&self, model: &str) -> Result<HashMap<String, String>> {
+        let mut stmt = self.conn.prepare("SELECT offer_id, key FROM offer_embeddings WHERE model = ?1")?;
+        let rows = stmt.query_map([model], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn cached_embeddings(&self, keys: &[String]) -> Result<HashMap<String, Vec<f32>>> {
+        let mut stmt = self.conn.prepare_cached("SELECT vector FROM embedding_cache WHERE key = ?1")?;
+        let mut out = HashMap::new();
+        for key in keys {
+            let blob: Option<Vec<u8>> = stmt.query_row([key], |r| r.get(0)).optional()?;
+            if let Some(blob) = blob {
+                out.insert(key.clone(), embedding_from_blob(key, &blob)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn put_embeddings(
+        &mut self,
+        model: &str,
+        vectors: &[(String, Vec<f32>)],
+        offers: &[(String, String)],
+    ) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut put = tx.prepare_cached("INSERT OR REPLACE INTO embedding_cache (key, vector) VALUES (?1, ?2)")?;
+            for (key, vector) in vectors {
+                put.execute(params![key, embedding_to_blob(vector)])?;
+            }
+            let mut map = tx.prepare_cached(
+                "INSERT INTO offer_embeddings (model, offer_id, key) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(model, offer_id) DO UPDATE SET key = excluded.key",
+            )?;
+            for (offer_id, key) in offers {
+                map.execute(params![model, offer_id, key])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn offer_embedding(&self, model: &str, offer_id: &str) -> Result<Option<Vec<f32>>> {
+        let blob: Option<(String, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT c.key, c.vector FROM offer_embeddings o JOIN embedding_cache c ON c.key = o.key
+                 WHERE o.model = ?1 AND o.offer_id = ?2",
+                [model, offer_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        blob.map(|(key, b)| embedding_from_blob(&key, &b)).transpose()
     }
 
     fn stats(&self, on: chrono::NaiveDate) -> Result<Stats> {
