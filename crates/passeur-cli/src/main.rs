@@ -19,6 +19,7 @@ mod bench;
 mod bench_diversity;
 mod commands;
 mod diversity;
+mod embed;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +49,8 @@ enum Command {
     Stats(commands::StatsArgs),
     /// Runs the demo: on first run generates the medium world into the data directory, then summarises it.
     Demo(commands::DemoArgs),
+    /// Embeds the text of every new or changed offer with a sentence-transformers model.
+    Embed(embed::EmbedArgs),
     /// The diversification score of every user and booking.
     #[command(subcommand)]
     Diversity(diversity::DiversityCommand),
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export(&cli.data_dir, &args),
         Command::Stats(args) => commands::stats(&cli.data_dir, &args),
         Command::Demo(args) => commands::demo(&cli.data_dir, &args),
+        Command::Embed(args) => embed::run(&cli.data_dir, &args),
         Command::Diversity(command) => diversity::run(&cli.data_dir, command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
     };
