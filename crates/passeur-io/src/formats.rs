@@ -268,6 +268,23 @@ pub fn schema_of(fields: &[FieldSpec]) -> SchemaRef {
     Arc::new(Schema::new(fields.iter().map(|f| Field::new(f.name, arrow_type(f.ty), !f.required)).collect::<Vec<_>>()))
 }
 
+/// The leaf columns of a Parquet schema with these names, in order.
+fn leaf_indices(
+    path: &Path,
+    schema: &parquet::schema::types::SchemaDescriptor,
+    columns: &[&str],
+) -> Result<Vec<usize>> {
+    columns
+        .iter()
+        .map(|name| {
+            (0..schema.num_columns()).find(|i| schema.column(*i).name() == *name).ok_or_else(|| IoError::Arrow {
+                path: path.display().to_string(),
+                source: arrow_schema::ArrowError::SchemaError(format!("no column {name:?}")),
+            })
+        })
+        .collect()
+}
+
 /// Maps every record batch of a Parquet file, reading only the named
 /// columns, with row groups decoded in parallel; results come back in file
 /// order.
@@ -285,15 +302,7 @@ pub fn map_parquet_row_groups<T: Send>(
     let builder = open()?;
     let groups = builder.metadata().num_row_groups();
     let schema = builder.parquet_schema();
-    let mut indices = Vec::new();
-    for name in columns {
-        let i =
-            (0..schema.num_columns()).find(|i| schema.column(*i).name() == *name).ok_or_else(|| IoError::Arrow {
-                path: path.display().to_string(),
-                source: arrow_schema::ArrowError::SchemaError(format!("no column {name:?}")),
-            })?;
-        indices.push(i);
-    }
+    let indices = leaf_indices(path, schema, columns)?;
     let per_group: Vec<Result<Vec<T>>> = (0..groups)
         .into_par_iter()
         .map(|g| {
@@ -332,15 +341,7 @@ pub fn scan_parquet_columns(
     let builder =
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
     let schema = builder.parquet_schema();
-    let mut indices = Vec::new();
-    for name in columns {
-        let i =
-            (0..schema.num_columns()).find(|i| schema.column(*i).name() == *name).ok_or_else(|| IoError::Arrow {
-                path: path.display().to_string(),
-                source: arrow_schema::ArrowError::SchemaError(format!("no column {name:?}")),
-            })?;
-        indices.push(i);
-    }
+    let indices = leaf_indices(path, schema, columns)?;
     let mask = parquet::arrow::ProjectionMask::leaves(schema, indices);
     let reader = builder.with_projection(mask).with_batch_size(65_536).build().map_err(parquet_error)?;
     let mut rows = 0u64;
