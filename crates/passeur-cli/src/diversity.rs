@@ -205,6 +205,77 @@ impl ScoringInput {
         self.table.rank_ties(|i| ids.get(i));
     }
 
+    /// Writes the resolved bookings (dense user and offer indices, ties,
+    /// cancellations, booking ids) so that a later run against the same
+    /// catalogue skips resolving string ids. Returns false, writing nothing,
+    /// when some bookings are of users absent from the users file.
+    pub fn save_dense(&self, path: &Path) -> Result<bool> {
+        use passeur_io::arrow_array::{ArrayRef, BooleanArray, RecordBatch, UInt32Array, UInt64Array};
+        use std::sync::Arc;
+        let known_users = self.user_info.iter().take_while(|i| i.is_some()).count();
+        if self.user_ids.len() != known_users {
+            return Ok(false);
+        }
+        let t = &self.table;
+        let mut batches = Vec::new();
+        for start in (0..t.len()).step_by(1 << 20) {
+            let end = (start + (1 << 20)).min(t.len());
+            let columns: Vec<(&str, ArrayRef)> = vec![
+                ("user", Arc::new(UInt32Array::from(t.user[start..end].to_vec()))),
+                ("offer", Arc::new(UInt32Array::from(t.offer[start..end].to_vec()))),
+                ("at", Arc::new(Int64Array::from(t.at[start..end].to_vec()))),
+                ("tie", Arc::new(UInt64Array::from(t.tie[start..end].to_vec()))),
+                ("cancelled", Arc::new(BooleanArray::from(t.cancelled[start..end].to_vec()))),
+                ("booking_id", Arc::new(StringArray::from_iter_values((start..end).map(|i| self.booking_ids.get(i))))),
+            ];
+            batches.push(RecordBatch::try_from_iter(columns)?);
+        }
+        passeur_io::write_record_batches(path, &batches)?;
+        Ok(true)
+    }
+
+    /// Reads bookings written by [`ScoringInput::save_dense`] against this same catalogue.
+    pub fn load_dense(&mut self, path: &Path) -> Result<()> {
+        use passeur_io::arrow_array::{BooleanArray, UInt32Array, UInt64Array};
+        fn column<T: 'static>(batch: &passeur_io::arrow_array::RecordBatch, i: usize) -> passeur_io::Result<&T> {
+            batch
+                .column(i)
+                .as_any()
+                .downcast_ref::<T>()
+                .ok_or_else(|| io_err(anyhow::anyhow!("unexpected column type")))
+        }
+        let parts =
+            map_parquet_row_groups(path, &["user", "offer", "at", "tie", "cancelled", "booking_id"], &|batch| {
+                let ids = column::<StringArray>(batch, 5)?;
+                let mut part = Ids::default();
+                for r in 0..batch.num_rows() {
+                    part.push(ids.value(r));
+                }
+                Ok((
+                    column::<UInt32Array>(batch, 0)?.values().to_vec(),
+                    column::<UInt32Array>(batch, 1)?.values().to_vec(),
+                    column::<Int64Array>(batch, 2)?.values().to_vec(),
+                    column::<UInt64Array>(batch, 3)?.values().to_vec(),
+                    column::<BooleanArray>(batch, 4)?.iter().map(|b| b.unwrap_or(false)).collect::<Vec<bool>>(),
+                    part,
+                ))
+            })?;
+        for (user, offer, at, tie, cancelled, ids) in parts {
+            if user.iter().any(|u| *u as usize >= self.user_ids.len())
+                || offer.iter().any(|o| *o as usize >= self.traits.len())
+            {
+                bail!("{} was not resolved against this catalogue", path.display());
+            }
+            self.table.user.extend(user);
+            self.table.offer.extend(offer);
+            self.table.at.extend(at);
+            self.table.tie.extend(tie);
+            self.table.cancelled.extend(cancelled);
+            self.booking_ids.append(&ids);
+        }
+        Ok(())
+    }
+
     pub fn from_store(store: &SqliteStore) -> Result<ScoringInput> {
         let mut input = ScoringInput::default();
         let mut venues = Vec::new();
@@ -411,6 +482,42 @@ impl ScoringInput {
     }
 }
 
+/// Loads `dir`, resolving booking ids once: the resolved bookings are cached
+/// in the data directory, keyed by the size and modification time of the
+/// files they came from, and reused while those files are unchanged.
+fn load_from_files(data_dir: &Path, dir: &Path) -> Result<ScoringInput> {
+    let mut input = ScoringInput::load_catalogue(dir)?;
+    let mut fingerprint = String::new();
+    for stem in ["venues", "offers", "users", "interactions"] {
+        if let Ok(path) = find(dir, stem) {
+            let meta = std::fs::metadata(&path)?;
+            let modified = meta.modified()?.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            fingerprint.push_str(&format!("{}:{}:{modified}\n", path.display(), meta.len()));
+        }
+    }
+    let name: String = std::fs::canonicalize(dir)?
+        .display()
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let cache_dir = data_dir.join("cache");
+    let (cache, key) =
+        (cache_dir.join(format!("bookings-{name}.parquet")), cache_dir.join(format!("bookings-{name}.key")));
+    if std::fs::read_to_string(&key).ok().as_deref() == Some(fingerprint.as_str()) && input.load_dense(&cache).is_ok() {
+        tracing::info!(cache = %cache.display(), "resolved bookings read from the cache");
+        return Ok(input);
+    }
+    input.table = BookingTable::default();
+    input.booking_ids = Ids::default();
+    input.load_bookings(dir)?;
+    std::fs::create_dir_all(&cache_dir)?;
+    if input.save_dense(&cache)? {
+        std::fs::write(&key, fingerprint)?;
+    }
+    Ok(input)
+}
+
 fn io_err(e: anyhow::Error) -> passeur_io::IoError {
     passeur_io::IoError::File { path: String::new(), source: std::io::Error::other(e.to_string()) }
 }
@@ -452,11 +559,7 @@ fn score(data_dir: &Path, args: &ScoreArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let spinner = progress::spinner("loading");
     let input = match &args.from {
-        Some(dir) => {
-            let mut input = ScoringInput::load_catalogue(dir)?;
-            input.load_bookings(dir)?;
-            input
-        }
+        Some(dir) => load_from_files(data_dir, dir)?,
         None => {
             if !data_dir.join(SqliteStore::FILE_NAME).exists() {
                 bail!("no record store in {}; use --from DIR or run `passeur import` first", data_dir.display());

@@ -102,6 +102,30 @@ fn diversity_score_writes_every_users_score_and_every_bookings_points() {
         ],
     ));
     assert_eq!(std::fs::read_to_string(from_files.join("user_scores.csv")).unwrap(), users);
+    // A second run reads the bookings resolved by the first from the data directory's cache, and agrees.
+    let cached: Vec<_> = std::fs::read_dir(data.join("cache")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(cached.len(), 2, "{cached:?}");
+    let again = tmp.path().join("again");
+    ok(passeur(
+        &data,
+        &[
+            "diversity",
+            "score",
+            "--from",
+            data.join("world").to_str().unwrap(),
+            "--out",
+            again.to_str().unwrap(),
+            "--format",
+            "csv",
+            "--on",
+            "2024-01-01",
+        ],
+    ));
+    assert_eq!(std::fs::read_to_string(again.join("user_scores.csv")).unwrap(), users);
+    assert_eq!(
+        std::fs::read_to_string(again.join("booking_points.csv")).unwrap(),
+        std::fs::read_to_string(from_files.join("booking_points.csv")).unwrap()
+    );
     let weighted = tmp.path().join("weighted");
     ok(passeur(&data, &["diversity", "score", "--rules", "weighted", "--out", weighted.to_str().unwrap()]));
     // A rules file with an unknown category is refused, naming it.

@@ -268,6 +268,24 @@ pub fn schema_of(fields: &[FieldSpec]) -> SchemaRef {
     Arc::new(Schema::new(fields.iter().map(|f| Field::new(f.name, arrow_type(f.ty), !f.required)).collect::<Vec<_>>()))
 }
 
+/// Writes record batches (one schema) as a Parquet file, atomically.
+pub fn write_record_batches(path: &Path, batches: &[RecordBatch]) -> Result<()> {
+    let Some(first) = batches.first() else { return Ok(()) };
+    let tmp = path.with_extension("parquet.tmp");
+    let file = File::create(&tmp).map_err(|e| file_error(&tmp, e))?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(1 << 20))
+        .build();
+    let parquet_error = |source| IoError::Parquet { path: path.display().to_string(), source };
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, first.schema(), Some(props)).map_err(parquet_error)?;
+    for batch in batches {
+        writer.write(batch).map_err(parquet_error)?;
+    }
+    writer.close().map_err(parquet_error)?;
+    std::fs::rename(&tmp, path).map_err(|e| file_error(path, e))
+}
+
 /// The leaf columns of a Parquet schema with these names, in order.
 fn leaf_indices(
     path: &Path,

@@ -41,7 +41,7 @@ pub use arrow_array;
 pub use error::{FieldError, IoError, Result, RowError};
 pub use formats::{
     FileFormat, RowSink, arrow_schema, create_sink, create_table_sink, map_parquet_row_groups, scan_parquet_columns,
-    schema_of,
+    schema_of, write_record_batches,
 };
 pub use schema::{Cell, EntityKind, FieldSpec, FieldType, Record};
 pub use transfer::{
