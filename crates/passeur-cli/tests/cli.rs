@@ -85,42 +85,19 @@ fn diversity_score_writes_every_users_score_and_every_bookings_points() {
     assert_eq!(total_users, total_points, "a user's score is the sum of their bookings' points");
     assert!(points.lines().skip(1).any(|l| l.ends_with(",1,first_booking")), "first bookings are named");
     // The same from the files the demo generated, and with the weighted rules.
+    let world = data.join("world");
+    let score_from_files = |out: &Path| {
+        let args = ["diversity", "score", "--from", world.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        ok(passeur(&data, &[&args[..], &["--format", "csv", "--on", "2024-01-01"]].concat()))
+    };
     let from_files = tmp.path().join("from-files");
-    ok(passeur(
-        &data,
-        &[
-            "diversity",
-            "score",
-            "--from",
-            data.join("world").to_str().unwrap(),
-            "--out",
-            from_files.to_str().unwrap(),
-            "--format",
-            "csv",
-            "--on",
-            "2024-01-01",
-        ],
-    ));
+    score_from_files(&from_files);
     assert_eq!(std::fs::read_to_string(from_files.join("user_scores.csv")).unwrap(), users);
     // A second run reads the bookings resolved by the first from the data directory's cache, and agrees.
     let cached: Vec<_> = std::fs::read_dir(data.join("cache")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(cached.len(), 2, "{cached:?}");
     let again = tmp.path().join("again");
-    ok(passeur(
-        &data,
-        &[
-            "diversity",
-            "score",
-            "--from",
-            data.join("world").to_str().unwrap(),
-            "--out",
-            again.to_str().unwrap(),
-            "--format",
-            "csv",
-            "--on",
-            "2024-01-01",
-        ],
-    ));
+    score_from_files(&again);
     assert_eq!(std::fs::read_to_string(again.join("user_scores.csv")).unwrap(), users);
     assert_eq!(
         std::fs::read_to_string(again.join("booking_points.csv")).unwrap(),
