@@ -78,7 +78,6 @@ fn cache_keys_depend_on_model_and_text() {
     assert_ne!(text_key("m", "a"), text_key("m2", "a"));
     assert_ne!(text_key("m", "ab"), text_key("m", "a"));
     assert_eq!(text_key("m", "a").len(), 64);
-    let _ = offer_text;
 }
 
 mod store {
