@@ -21,6 +21,7 @@ mod commands;
 mod diversity;
 mod embed;
 mod progress;
+mod retrieval;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -54,6 +55,18 @@ enum Command {
     /// The diversification score of every user and booking.
     #[command(subcommand)]
     Diversity(diversity::DiversityCommand),
+    /// Trains a model on the record store.
+    #[command(subcommand)]
+    Train(retrieval::TrainCommand),
+    /// Evaluates a trained model offline.
+    #[command(subcommand)]
+    Eval(retrieval::EvalCommand),
+    /// Maps of the learned spaces.
+    #[command(subcommand)]
+    Map(retrieval::MapCommand),
+    /// Public datasets, converted to importable files.
+    #[command(subcommand)]
+    Dataset(retrieval::DatasetCommand),
     /// Benchmarks that print figures and ratios.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -73,6 +86,10 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo(&cli.data_dir, &args),
         Command::Embed(args) => embed::run(&cli.data_dir, &args),
         Command::Diversity(command) => diversity::run(&cli.data_dir, command),
+        Command::Train(command) => retrieval::train_command(&cli.data_dir, command),
+        Command::Eval(command) => retrieval::eval_command(&cli.data_dir, command),
+        Command::Map(command) => retrieval::map_command(&cli.data_dir, command),
+        Command::Dataset(command) => retrieval::dataset_command(command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
     };
     match result {

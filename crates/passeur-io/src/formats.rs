@@ -303,6 +303,18 @@ fn leaf_indices(
         .collect()
 }
 
+/// Reads every column of a Parquet file as record batches.
+pub fn read_parquet_batches(path: &Path) -> Result<Vec<RecordBatch>> {
+    let parquet_error = |source| IoError::Parquet { path: path.display().to_string(), source };
+    let file = File::open(path).map_err(|e| file_error(path, e))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(parquet_error)?
+        .with_batch_size(65_536)
+        .build()
+        .map_err(parquet_error)?;
+    reader.map(|b| b.map_err(|source| IoError::Arrow { path: path.display().to_string(), source })).collect()
+}
+
 /// Maps every record batch of a Parquet file, reading only the named
 /// columns, with row groups decoded in parallel; results come back in file
 /// order.

@@ -33,6 +33,7 @@
 
 mod error;
 mod formats;
+mod movielens;
 mod schema;
 mod transfer;
 
@@ -40,9 +41,10 @@ mod transfer;
 pub use arrow_array;
 pub use error::{FieldError, IoError, Result, RowError};
 pub use formats::{
-    FileFormat, RowSink, arrow_schema, create_sink, create_table_sink, map_parquet_row_groups, scan_parquet_columns,
-    schema_of, write_record_batches,
+    FileFormat, RowSink, arrow_schema, create_sink, create_table_sink, map_parquet_row_groups, read_parquet_batches,
+    scan_parquet_columns, schema_of, write_record_batches,
 };
+pub use movielens::{MovieLensReport, convert_movielens};
 pub use schema::{Cell, EntityKind, FieldSpec, FieldType, Record};
 pub use transfer::{
     ImportFile, ImportOptions, ImportReport, RecordWriter, export_store, for_each_record, import_files, read_records,

@@ -83,6 +83,10 @@ pub trait RecordStore: Send {
     ) -> Result<()>;
     /// An offer's text embedding under a model.
     fn offer_embedding(&self, model: &str, offer_id: &str) -> Result<Option<Vec<f32>>>;
+    /// Every offer's text embedding under a model, in one pass: `(offer id, vector)`.
+    fn scan_offer_embeddings(&self, model: &str, visit: &mut dyn FnMut(String, Vec<f32>) -> Result<()>) -> Result<()>;
+    /// The models that embedded offers, with how many offers each.
+    fn embedding_models(&self) -> Result<Vec<(String, u64)>>;
 
     /// How many records of each kind.
     fn counts(&self) -> Result<Counts>;

@@ -750,6 +750,27 @@ impl RecordStore for SqliteStore {
         blob.map(|(key, b)| embedding_from_blob(&key, &b)).transpose()
     }
 
+    fn scan_offer_embeddings(&self, model: &str, visit: &mut dyn FnMut(String, Vec<f32>) -> Result<()>) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT o.offer_id, c.key, c.vector FROM offer_embeddings o JOIN embedding_cache c ON c.key = o.key
+             WHERE o.model = ?1 ORDER BY o.offer_id",
+        )?;
+        let mut rows = stmt.query([model])?;
+        while let Some(row) = rows.next()? {
+            let key: String = row.get(1)?;
+            let blob: Vec<u8> = row.get(2)?;
+            visit(row.get(0)?, embedding_from_blob(&key, &blob)?)?;
+        }
+        Ok(())
+    }
+
+    fn embedding_models(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt =
+            self.conn.prepare("SELECT model, COUNT(*) FROM offer_embeddings GROUP BY model ORDER BY model")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn stats(&self, on: chrono::NaiveDate) -> Result<Stats> {
         let mut b = StatsBuilder::new(self.counts()?, on);
         let query = |sql: &str, f: &mut dyn FnMut(&Row<'_>) -> Result<()>| -> Result<()> {
