@@ -30,6 +30,24 @@ pub enum BenchCommand {
         #[arg(long, default_value = "deck")]
         rules: String,
     },
+    /// The vector index at scale: recall@10, queries/s, p50/p99 latency, with and without filters, per backend.
+    Index {
+        /// Offers indexed (from the large world).
+        #[arg(long, default_value_t = 1_000_000)]
+        offers: usize,
+        /// Vector dimension.
+        #[arg(long, default_value_t = 64)]
+        dim: usize,
+        /// Queries per configuration.
+        #[arg(long, default_value_t = 300)]
+        queries: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// LanceDB index types: ivf-pq, ivf-hnsw-sq or both.
+        #[arg(long, default_value = "both")]
+        ann: String,
+    },
     /// Generation and import throughput (rows/s) of a synthetic world.
     World {
         /// small, medium or large.
@@ -43,6 +61,9 @@ pub enum BenchCommand {
 
 pub fn run(data_dir: &Path, command: BenchCommand) -> Result<ExitCode> {
     match command {
+        BenchCommand::Index { offers, dim, queries, seed, ann } => {
+            crate::bench_index::run(data_dir, offers, dim, queries, seed, &ann)
+        }
         BenchCommand::World { scale, seed } => world(data_dir, scale, seed),
         BenchCommand::Diversity { scale, seed, rules } => crate::bench_diversity::run(data_dir, scale, seed, &rules),
     }

@@ -17,9 +17,11 @@ macro_rules! out {
 
 mod bench;
 mod bench_diversity;
+mod bench_index;
 mod commands;
 mod diversity;
 mod embed;
+mod index;
 mod progress;
 mod retrieval;
 
@@ -67,6 +69,9 @@ enum Command {
     /// Public datasets, converted to importable files.
     #[command(subcommand)]
     Dataset(retrieval::DatasetCommand),
+    /// The vector index of offers (LanceDB): build, optimise, evaluate recall and latency, query playlists.
+    #[command(subcommand)]
+    Index(index::IndexCommand),
     /// Benchmarks that print figures and ratios.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -90,6 +95,7 @@ fn main() -> ExitCode {
         Command::Eval(command) => retrieval::eval_command(&cli.data_dir, command),
         Command::Map(command) => retrieval::map_command(&cli.data_dir, command),
         Command::Dataset(command) => retrieval::dataset_command(command),
+        Command::Index(command) => index::run(&cli.data_dir, command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
     };
     match result {

@@ -435,6 +435,23 @@ pub fn map_command(data_dir: &Path, command: MapCommand) -> Result<ExitCode> {
     let title = format!("Item vectors of {} ({} offers, t-SNE)", meta.version, order.len());
     std::fs::write(&args.out, scatter_svg(&layout, &labels, &names, &title))
         .with_context(|| format!("writing {}", args.out.display()))?;
-    out!("wrote {} ({} points) in {:.1} s", args.out.display(), order.len(), started.elapsed().as_secs_f64());
+    let n = layout.len();
+    let agree = (0..n)
+        .filter(|&i| {
+            let d = |j: usize| (layout[i][0] - layout[j][0]).powi(2) + (layout[i][1] - layout[j][1]).powi(2);
+            (0..n).filter(|&j| j != i).min_by(|&a, &b| d(a).total_cmp(&d(b))).is_some_and(|j| labels[j] == labels[i])
+        })
+        .count();
+    let mut shares = vec![0usize; names.len()];
+    labels.iter().for_each(|&l| shares[l] += 1);
+    let chance: f64 = shares.iter().map(|&c| (c as f64 / n.max(1) as f64).powi(2)).sum();
+    out!(
+        "wrote {} ({} points) in {:.1} s; {:.1} % of points have a nearest neighbour on the map of their own category (chance: {:.1} %)",
+        args.out.display(),
+        n,
+        started.elapsed().as_secs_f64(),
+        100.0 * agree as f64 / n.max(1) as f64,
+        100.0 * chance
+    );
     Ok(ExitCode::SUCCESS)
 }

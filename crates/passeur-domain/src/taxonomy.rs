@@ -225,6 +225,19 @@ pub struct SubcategoryInfo {
     pub can_be_duo: bool,
     /// False for technical subcategories.
     pub is_selectable: bool,
+    /// Whether users under 18 may book it when it is free.
+    pub underage_when_free: bool,
+    /// Whether users under 18 may book it when it is not free.
+    pub underage_when_not_free: bool,
+}
+
+impl SubcategoryInfo {
+    /// The youngest age allowed to book an offer of this subcategory at this price
+    /// (the platform's minimum age is 15; some offers are for adults only).
+    pub fn minimum_age(&self, price_cents: i64) -> u8 {
+        let allowed = if price_cents == 0 { self.underage_when_free } else { self.underage_when_not_free };
+        if allowed { 15 } else { 18 }
+    }
 }
 
 /// Extra facts on venue types.
@@ -390,6 +403,9 @@ impl Taxonomy {
         let [id, cat, label, group, is_event, platform, format, duo, sel] = cols;
         let (id, cat, label, group, is_event, platform, format, duo, sel) =
             (id?, cat?, label?, group?, is_event?, platform?, format?, duo?, sel?);
+        // Optional columns: absent means "allowed".
+        let underage_free = t.col("is_bookable_by_underage_when_free").ok();
+        let underage_paid = t.col("is_bookable_by_underage_when_not_free").ok();
         for (line, row) in &t.rows {
             let bad = |reason: String| DomainError::TaxonomyFile { file: "subcategories.tsv", line: *line, reason };
             subcategories.push(t.file, *line, row[id], row[label])?;
@@ -426,6 +442,8 @@ impl Taxonomy {
                 format,
                 can_be_duo: t.bool(*line, row[duo])?,
                 is_selectable: t.bool(*line, row[sel])?,
+                underage_when_free: underage_free.map_or(Ok(true), |c| t.bool(*line, row[c]))?,
+                underage_when_not_free: underage_paid.map_or(Ok(true), |c| t.bool(*line, row[c]))?,
             });
         }
 
