@@ -55,7 +55,7 @@ impl Filters {
                 return false;
             }
         }
-        if self.exclude_offers.iter().any(|x| *x == o.offer_id) || self.exclude_items.iter().any(|x| *x == o.item_id) {
+        if self.exclude_offers.contains(&o.offer_id) || self.exclude_items.contains(&o.item_id) {
             return false;
         }
         if let Some(near) = &self.near

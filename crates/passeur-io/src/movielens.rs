@@ -47,7 +47,10 @@ fn genre(name: &str) -> Option<&'static str> {
 }
 
 /// Reads a tab-separated atomic file: header, then rows of exactly `columns` fields.
-fn read_atomic(path: &Path, columns: usize, visit: &mut dyn FnMut(u64, &[&str]) -> Result<(), String>) -> Result<()> {
+/// Visits one row's fields (with its line number); an `Err` is the reason the row is bad.
+type RowVisitor<'a> = dyn FnMut(u64, &[&str]) -> Result<(), String> + 'a;
+
+fn read_atomic(path: &Path, columns: usize, visit: &mut RowVisitor<'_>) -> Result<()> {
     let text =
         std::fs::read_to_string(path).map_err(|e| IoError::File { path: path.display().to_string(), source: e })?;
     let mut errors = Vec::new();

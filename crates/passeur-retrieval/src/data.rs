@@ -317,14 +317,12 @@ pub struct UserRow {
 }
 
 impl UserRow {
-    /// The inputs of a user at instant `at`, from the static info and the folded state.
+    /// The inputs of a user at instant `at`, from the static info and the folded activity
+    /// (consultations, favourites, bookings, remaining credit in cents).
     /// `history` is the offers summarised (usually the state's history).
     pub fn new(
         info: &UserInfo,
-        consultations: u32,
-        favourites: u32,
-        bookings: u32,
-        credit_cents: i64,
+        (consultations, favourites, bookings, credit_cents): (u32, u32, u32, i64),
         history: Vec<u32>,
         at: Timestamp,
         catalogue: &Catalogue,
@@ -359,10 +357,7 @@ impl UserRow {
     ) -> UserRow {
         UserRow::new(
             info,
-            state.consultations,
-            state.favourites,
-            state.bookings,
-            state.credit_cents,
+            (state.consultations, state.favourites, state.bookings, state.credit_cents),
             state.history.iter().copied().collect(),
             at,
             catalogue,

@@ -175,10 +175,7 @@ impl<'a> Examples<'a> {
         };
         UserRow::new(
             &self.dataset.users[u as usize],
-            counts.0,
-            counts.1,
-            counts.2,
-            counts.3,
+            counts,
             history,
             Timestamp(event.at),
             &self.dataset.catalogue,

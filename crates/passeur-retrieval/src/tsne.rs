@@ -45,16 +45,16 @@ fn affinities(points: &[f32], dim: usize, perplexity: f64) -> Vec<f64> {
             let mut p = vec![0.0; n];
             for _ in 0..64 {
                 let mut sum = 0.0;
-                for j in 0..n {
-                    p[j] = if j == i { 0.0 } else { (-beta * d[j]).exp() };
-                    sum += p[j];
+                for (j, (pj, dj)) in p.iter_mut().zip(&d).enumerate() {
+                    *pj = if j == i { 0.0 } else { (-beta * dj).exp() };
+                    sum += *pj;
                 }
                 let sum = sum.max(1e-300);
                 let mut entropy = 0.0;
-                for j in 0..n {
-                    p[j] /= sum;
-                    if p[j] > 1e-300 {
-                        entropy -= p[j] * p[j].ln();
+                for pj in p.iter_mut() {
+                    *pj /= sum;
+                    if *pj > 1e-300 {
+                        entropy -= *pj * pj.ln();
                     }
                 }
                 if (entropy - target).abs() < 1e-5 {
