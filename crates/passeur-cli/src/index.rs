@@ -32,10 +32,10 @@ pub enum IndexCommand {
 /// Where the model and index are.
 #[derive(Debug, clap::Args)]
 pub struct CommonArgs {
-    /// The trained retrieval model (default: <data-dir>/models/retrieval).
+    /// The trained retrieval model (default: DATA_DIR/models/retrieval).
     #[arg(long)]
     model_dir: Option<PathBuf>,
-    /// The LanceDB directory (default: <data-dir>/index).
+    /// The LanceDB directory (default: DATA_DIR/index).
     #[arg(long)]
     index_dir: Option<PathBuf>,
 }

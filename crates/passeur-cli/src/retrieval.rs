@@ -45,7 +45,7 @@ pub enum MapCommand {
 /// Arguments of `passeur train retrieval`.
 #[derive(Debug, clap::Args)]
 pub struct TrainRetrievalArgs {
-    /// Where the model is written (default: <data-dir>/models/retrieval).
+    /// Where the model is written (default: DATA_DIR/models/retrieval).
     #[arg(long)]
     model_dir: Option<PathBuf>,
     /// chronological (each user's last events held out) or random (RecBole's per-user 80/10/10 shuffle).
@@ -116,7 +116,7 @@ pub struct TrainRetrievalArgs {
 /// Arguments of `passeur eval retrieval`.
 #[derive(Debug, clap::Args)]
 pub struct EvalRetrievalArgs {
-    /// The trained model (default: <data-dir>/models/retrieval).
+    /// The trained model (default: DATA_DIR/models/retrieval).
     #[arg(long)]
     model_dir: Option<PathBuf>,
     /// Held-out events that count: bookings, clicks, all (comma-separated).
@@ -153,7 +153,7 @@ pub struct MovieLensArgs {
 /// Arguments of `passeur map items`.
 #[derive(Debug, clap::Args)]
 pub struct MapItemsArgs {
-    /// The trained model (default: <data-dir>/models/retrieval).
+    /// The trained model (default: DATA_DIR/models/retrieval).
     #[arg(long)]
     model_dir: Option<PathBuf>,
     /// Items mapped (a seeded sample).
