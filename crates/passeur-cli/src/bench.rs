@@ -44,7 +44,7 @@ pub enum BenchCommand {
         /// Seed.
         #[arg(long, default_value_t = 42)]
         seed: u64,
-        /// LanceDB index types: ivf-pq, ivf-hnsw-sq or both.
+        /// LanceDB index types: ivf-pq, ivf-hnsw-sq, both, or none (in-memory backends only).
         #[arg(long, default_value = "both")]
         ann: String,
     },

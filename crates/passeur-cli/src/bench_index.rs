@@ -123,6 +123,7 @@ pub fn run(data_dir: &Path, offers: usize, dim: usize, queries: usize, seed: u64
     let kinds: Vec<AnnKind> = match ann {
         "ivf-pq" => vec![AnnKind::IvfPq],
         "ivf-hnsw-sq" => vec![AnnKind::IvfHnswSq],
+        "none" => vec![],
         _ => vec![AnnKind::IvfPq, AnnKind::IvfHnswSq],
     };
     for kind in kinds {
