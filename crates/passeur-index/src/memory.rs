@@ -63,6 +63,11 @@ impl Slots {
         Ok((slot, true))
     }
 
+    /// Checks every offer before any is applied, so a bad one leaves the index untouched.
+    fn check_all(&self, offers: &[IndexedOffer]) -> Result<()> {
+        offers.iter().try_for_each(|o| o.check(self.dim))
+    }
+
     fn remove(&mut self, id: &str) -> Option<u32> {
         let slot = *self.by_id.get(id)?;
         let was = std::mem::replace(&mut self.alive[slot as usize], false);
@@ -165,9 +170,7 @@ impl VectorIndex for ExactIndex {
     }
 
     fn upsert(&mut self, offers: &[IndexedOffer]) -> Result<()> {
-        for o in offers {
-            o.check(self.slots.dim)?;
-        }
+        self.slots.check_all(offers)?;
         for o in offers {
             self.slots.put(o)?;
         }
@@ -318,9 +321,7 @@ impl VectorIndex for IvfIndex {
     }
 
     fn upsert(&mut self, offers: &[IndexedOffer]) -> Result<()> {
-        for o in offers {
-            o.check(self.slots.dim)?;
-        }
+        self.slots.check_all(offers)?;
         for o in offers {
             let existed = self.slots.by_id.get(&o.offer_id).copied();
             let (slot, _) = self.slots.put(o)?;
