@@ -48,6 +48,18 @@ pub enum BenchCommand {
         #[arg(long, default_value = "both")]
         ann: String,
     },
+    /// Ranking 1,000 candidates for one user (features, both heads, Δdiv, objective, mixing) on DATA_DIR's models.
+    Ranking {
+        /// Candidates per user.
+        #[arg(long, default_value_t = 1_000)]
+        candidates: usize,
+        /// Users (one request each).
+        #[arg(long, default_value_t = 300)]
+        users: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Generation and import throughput (rows/s) of a synthetic world.
     World {
         /// small, medium or large.
@@ -64,6 +76,7 @@ pub fn run(data_dir: &Path, command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Index { offers, dim, queries, seed, ann } => {
             crate::bench_index::run(data_dir, offers, dim, queries, seed, &ann)
         }
+        BenchCommand::Ranking { candidates, users, seed } => crate::ranking::bench(data_dir, candidates, users, seed),
         BenchCommand::World { scale, seed } => world(data_dir, scale, seed),
         BenchCommand::Diversity { scale, seed, rules } => crate::bench_diversity::run(data_dir, scale, seed, &rules),
     }

@@ -115,8 +115,10 @@ pub fn run(data_dir: &Path, offers: usize, dim: usize, queries: usize, seed: u64
     let t = Instant::now();
     let mut ivf = IvfIndex::build(dim, &indexed, IvfParams::default())?;
     out!("in-memory IVF built in {:.1} s ({} partitions)", t.elapsed().as_secs_f64(), ivf.partitions());
-    for nprobe in [8, 16, 24, 48] {
+    // Probing alone, then with the planner that scans a selective filter's posting list exactly.
+    for (nprobe, exact_below) in [(16, 0), (24, 0), (48, 0), (16, 30_000), (24, 30_000), (48, 30_000)] {
         ivf.set_nprobe(nprobe);
+        ivf.set_exact_below(exact_below);
         run_all(&ivf)?;
     }
     drop(ivf);

@@ -23,6 +23,7 @@ mod diversity;
 mod embed;
 mod index;
 mod progress;
+mod ranking;
 mod retrieval;
 
 use clap::{Parser, Subcommand};

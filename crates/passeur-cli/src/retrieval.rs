@@ -19,6 +19,8 @@ use std::time::Instant;
 pub enum TrainCommand {
     /// Trains the two-tower retrieval model on the record store's interactions.
     Retrieval(Box<TrainRetrievalArgs>),
+    /// Trains p(click) and p(booking) on the impression logs (needs a trained retrieval model).
+    Ranking(crate::ranking::TrainRankingArgs),
 }
 
 /// `passeur eval ...`
@@ -26,6 +28,8 @@ pub enum TrainCommand {
 pub enum EvalCommand {
     /// Evaluates a trained two-tower on the held-out test events against baselines.
     Retrieval(EvalRetrievalArgs),
+    /// Compares orderings (retrieval only, p(click) + p(booking), the Δdiv objective at several λ) on the held-out period.
+    Ranking(crate::ranking::EvalRankingArgs),
 }
 
 /// `passeur dataset ...`
@@ -200,12 +204,14 @@ fn text_model(store: &SqliteStore, wanted: &str) -> Result<Option<String>> {
 pub fn train_command(data_dir: &Path, command: TrainCommand) -> Result<ExitCode> {
     match command {
         TrainCommand::Retrieval(args) => train_retrieval(data_dir, &args),
+        TrainCommand::Ranking(args) => crate::ranking::train(data_dir, &args),
     }
 }
 
 pub fn eval_command(data_dir: &Path, command: EvalCommand) -> Result<ExitCode> {
     match command {
         EvalCommand::Retrieval(args) => eval_retrieval(data_dir, &args),
+        EvalCommand::Ranking(args) => crate::ranking::eval(data_dir, &args),
     }
 }
 

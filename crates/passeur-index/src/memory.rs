@@ -216,12 +216,86 @@ pub struct IvfParams {
     pub iterations: usize,
     /// Seed of the k-means sample and initialisation.
     pub seed: u64,
+    /// Query planning: when a selective filter (price, radius) leaves at most this many offers by its
+    /// posting list, those offers are scored exactly instead of probing partitions (0: never).
+    pub exact_below: usize,
 }
 
 impl Default for IvfParams {
     fn default() -> Self {
-        IvfParams { partitions: 0, nprobe: 24, iterations: 12, seed: 42 }
+        IvfParams { partitions: 0, nprobe: 24, iterations: 12, seed: 42, exact_below: 30_000 }
     }
+}
+
+/// Size of a cell of the geographic posting lists, in degrees.
+const CELL_DEGREES: f64 = 0.25;
+
+fn cell_of(p: passeur_domain::GeoPoint) -> (i32, i32) {
+    ((p.lat / CELL_DEGREES).floor() as i32, (p.lon / CELL_DEGREES).floor() as i32)
+}
+
+/// Posting lists on the selective filter columns: offers by price, by geographic cell, and the digital
+/// ones. They let the planner count, then scan, the offers a filter can pass, in place of the partitions.
+#[derive(Debug, Clone, Default)]
+struct Postings {
+    /// (price, slot), sorted.
+    by_price: Vec<(i64, u32)>,
+    /// Located offers by cell.
+    cells: FxHashMap<(i32, i32), Vec<u32>>,
+    /// Offers used online (and offers without a location, which no radius passes).
+    digital: Vec<u32>,
+}
+
+impl Postings {
+    fn add(&mut self, slot: u32, o: &IndexedOffer) {
+        let at = self.by_price.partition_point(|&(p, s)| (p, s) < (o.price_cents, slot));
+        self.by_price.insert(at, (o.price_cents, slot));
+        match (o.digital, o.location) {
+            (false, Some(l)) => self.cells.entry(cell_of(l)).or_default().push(slot),
+            _ => self.digital.push(slot),
+        }
+    }
+
+    fn forget(&mut self, slot: u32, o: &IndexedOffer) {
+        if let Ok(at) = self.by_price.binary_search(&(o.price_cents, slot)) {
+            self.by_price.remove(at);
+        }
+        let list = match (o.digital, o.location) {
+            (false, Some(l)) => self.cells.get_mut(&cell_of(l)),
+            _ => Some(&mut self.digital),
+        };
+        if let Some(list) = list {
+            list.retain(|&s| s != slot);
+        }
+    }
+
+    /// The cells a radius can reach (its bounding box).
+    fn cells_near(&self, near: &crate::filter::Near) -> Vec<&Vec<u32>> {
+        let dlat = near.radius_km / 111.0 * 1.01;
+        let cos = near.point.lat.to_radians().cos().max(0.01);
+        let dlon = near.radius_km / (111.32 * cos) * 1.01;
+        let lo = cell_of(passeur_domain::GeoPoint { lat: near.point.lat - dlat, lon: near.point.lon - dlon });
+        let hi = cell_of(passeur_domain::GeoPoint { lat: near.point.lat + dlat, lon: near.point.lon + dlon });
+        let mut out = Vec::new();
+        for a in lo.0..=hi.0 {
+            for b in lo.1..=hi.1 {
+                if let Some(list) = self.cells.get(&(a, b)) {
+                    out.push(list);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The planner's choice for one query.
+enum Plan<'a> {
+    /// Probe the partitions nearest the query.
+    Probe,
+    /// Score exactly the offers priced at most the filter's price: the first `n` of the price posting.
+    Cheapest(usize),
+    /// Score exactly the offers of these posting lists (the radius's cells, the digital offers).
+    Lists(Vec<&'a [u32]>),
 }
 
 /// Inverted-file index in memory: offers are grouped by their nearest
@@ -235,6 +309,7 @@ pub struct IvfIndex {
     lists: Vec<Vec<u32>>,
     /// The partition of each slot.
     partition_of: Vec<u32>,
+    postings: Postings,
 }
 
 impl IvfIndex {
@@ -273,8 +348,23 @@ impl IvfIndex {
                 }
             }
         }
-        let mut index =
-            IvfIndex { slots, params, centroids, lists: vec![Vec::new(); partitions], partition_of: vec![0; n] };
+        let mut postings = Postings::default();
+        postings.by_price = (0..n).map(|i| (slots.offers[i].price_cents, i as u32)).collect();
+        postings.by_price.sort_unstable();
+        for (i, o) in slots.offers.iter().enumerate() {
+            match (o.digital, o.location) {
+                (false, Some(l)) => postings.cells.entry(cell_of(l)).or_default().push(i as u32),
+                _ => postings.digital.push(i as u32),
+            }
+        }
+        let mut index = IvfIndex {
+            slots,
+            params,
+            centroids,
+            lists: vec![Vec::new(); partitions],
+            partition_of: vec![0; n],
+            postings,
+        };
         let assign: Vec<usize> =
             (0..n).into_par_iter().map(|i| nearest_centroid(&index.centroids, dim, index.slots.vector(i))).collect();
         for (i, c) in assign.into_iter().enumerate() {
@@ -293,6 +383,37 @@ impl IvfIndex {
     pub fn partitions(&self) -> usize {
         self.lists.len()
     }
+
+    /// Sets the planner's threshold (see [`IvfParams::exact_below`]).
+    pub fn set_exact_below(&mut self, exact_below: usize) {
+        self.params.exact_below = exact_below;
+    }
+
+    /// The cheapest way to answer: the smallest posting list of a selective filter, when small enough.
+    fn plan(&self, filters: &Filters) -> Plan<'_> {
+        let limit = self.params.exact_below;
+        let mut best = (usize::MAX, Plan::Probe);
+        if limit == 0 {
+            return best.1;
+        }
+        if let Some(max) = filters.max_price_cents {
+            let upto = self.postings.by_price.partition_point(|&(p, _)| p <= max);
+            if upto <= limit {
+                best = (upto, Plan::Cheapest(upto));
+            }
+        }
+        if let Some(near) = &filters.near {
+            let mut lists: Vec<&[u32]> = self.postings.cells_near(near).into_iter().map(Vec::as_slice).collect();
+            if near.include_digital {
+                lists.push(&self.postings.digital);
+            }
+            let count = lists.iter().map(|l| l.len()).sum();
+            if count <= limit && count < best.0 {
+                best = (count, Plan::Lists(lists));
+            }
+        }
+        best.1
+    }
 }
 
 /// The centroid with the largest dot product (vectors are unit length, so this is the nearest).
@@ -309,7 +430,12 @@ fn nearest_centroid(centroids: &[f32], dim: usize, v: &[f32]) -> usize {
 
 impl VectorIndex for IvfIndex {
     fn name(&self) -> String {
-        format!("ivf-memory (partitions {}, nprobe {})", self.lists.len(), self.params.nprobe)
+        format!(
+            "ivf-memory (partitions {}, nprobe {}, exact below {})",
+            self.lists.len(),
+            self.params.nprobe,
+            self.params.exact_below
+        )
     }
 
     fn dim(&self) -> usize {
@@ -324,7 +450,12 @@ impl VectorIndex for IvfIndex {
         self.slots.check_all(offers)?;
         for o in offers {
             let existed = self.slots.by_id.get(&o.offer_id).copied();
+            if let Some(slot) = existed {
+                let old = self.slots.offers[slot as usize].clone();
+                self.postings.forget(slot, &old);
+            }
             let (slot, _) = self.slots.put(o)?;
+            self.postings.add(slot, o);
             if let Some(slot) = existed {
                 let list = &mut self.lists[self.partition_of[slot as usize] as usize];
                 list.retain(|&s| s != slot);
@@ -354,11 +485,31 @@ impl VectorIndex for IvfIndex {
     fn search(&self, vector: &[f32], filters: &Filters, k: usize) -> Result<Vec<Hit>> {
         crate::check_query(vector, self.slots.dim)?;
         let dim = self.slots.dim;
+        let slots = &self.slots;
+        let mut top = TopK::new(k, slots);
+        let mut exact = |slot: u32| {
+            let s = slot as usize;
+            if slots.alive[s] && filters.matches(&slots.offers[s]) {
+                let score = dot(vector, slots.vector(s));
+                if top.worst().is_none_or(|w| score >= w) {
+                    top.push(Scored { score, slot });
+                }
+            }
+        };
+        match self.plan(filters) {
+            Plan::Cheapest(n) => {
+                self.postings.by_price[..n].iter().for_each(|&(_, slot)| exact(slot));
+                return Ok(top.hits());
+            }
+            Plan::Lists(lists) => {
+                lists.iter().flat_map(|l| l.iter()).for_each(|&slot| exact(slot));
+                return Ok(top.hits());
+            }
+            Plan::Probe => {}
+        }
         let mut order: Vec<(f32, usize)> =
             self.centroids.chunks(dim).enumerate().map(|(c, row)| (dot(row, vector), c)).collect();
         order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let slots = &self.slots;
-        let mut top = TopK::new(k, slots);
         let mut passed = 0usize;
         for (probed, &(_, c)) in order.iter().enumerate() {
             // Enough partitions and enough offers that pass: stop.
@@ -388,6 +539,11 @@ impl VectorIndex for IvfIndex {
         // Drop tombstones from the lists; centroids stay (a rebuild re-trains them).
         let alive = &self.slots.alive;
         for list in &mut self.lists {
+            list.retain(|&s| alive[s as usize]);
+        }
+        self.postings.by_price.retain(|&(_, s)| alive[s as usize]);
+        self.postings.digital.retain(|&s| alive[s as usize]);
+        for list in self.postings.cells.values_mut() {
             list.retain(|&s| alive[s as usize]);
         }
         Ok(())

@@ -78,7 +78,16 @@ fn catalogue() -> Vec<IndexedOffer> {
 fn backends(offers: &[IndexedOffer], dir: &std::path::Path) -> Vec<Box<dyn VectorIndex>> {
     let mut exact = ExactIndex::new(DIM);
     exact.upsert(offers).unwrap();
-    let ivf = IvfIndex::build(DIM, offers, IvfParams { partitions: 40, nprobe: 8, ..IvfParams::default() }).unwrap();
+    // Partitions probed always, and with the planner scanning the price and radius posting lists exactly
+    // when they hold at most a fifth of the offers.
+    let ivf = IvfIndex::build(DIM, offers, IvfParams { partitions: 40, nprobe: 8, exact_below: 0, ..IvfParams::default() })
+        .unwrap();
+    let planned = IvfIndex::build(
+        DIM,
+        offers,
+        IvfParams { partitions: 40, nprobe: 8, exact_below: offers.len() / 5, ..IvfParams::default() },
+    )
+    .unwrap();
     let lance_exact = LanceIndex::build(
         &dir.join("exact"),
         DIM,
@@ -106,7 +115,7 @@ fn backends(offers: &[IndexedOffer], dir: &std::path::Path) -> Vec<Box<dyn Vecto
         },
     )
     .unwrap();
-    vec![Box::new(exact), Box::new(ivf), Box::new(lance_exact), Box::new(pq), Box::new(hnsw)]
+    vec![Box::new(exact), Box::new(ivf), Box::new(planned), Box::new(lance_exact), Box::new(pq), Box::new(hnsw)]
 }
 
 fn user_filters(rng: &mut ChaCha8Rng) -> Filters {

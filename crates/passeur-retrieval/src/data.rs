@@ -366,6 +366,21 @@ impl UserRow {
     }
 }
 
+/// One logged impression: an offer shown to a user in a served list.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shown {
+    /// When, in seconds.
+    pub at: i64,
+    /// The offer's catalogue index.
+    pub offer: u32,
+    /// The served list (index into [`Dataset::calls`]).
+    pub call: u32,
+    /// 0-based position in the list.
+    pub position: u32,
+    /// Probability that the serving policy put this offer there.
+    pub propensity: f64,
+}
+
 /// Everything the towers learn from, read once from a record store.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -383,6 +398,10 @@ pub struct Dataset {
     pub text_model: Option<String>,
     /// The latest event instant.
     pub now: Timestamp,
+    /// Each user's logged impressions, by time (the towers ignore them; the ranking stage learns from them).
+    pub impressions: Vec<Vec<Shown>>,
+    /// The call ids of the served lists that impressions refer to.
+    pub calls: Vec<String>,
     user_index: FxHashMap<String, u32>,
 }
 
@@ -446,6 +465,8 @@ impl Dataset {
         let mut booking_amounts: FxHashMap<String, i64> = FxHashMap::default();
         let mut cancellations: Vec<(u32, i64, u32, String)> = Vec::new();
         let mut now = 0i64;
+        let mut impressions: Vec<Vec<Shown>> = vec![Vec::new(); users.len()];
+        let mut call_index: FxHashMap<String, u32> = FxHashMap::default();
         store.scan_interactions(&mut |i| {
             let Some(&u) = user_index.get(&i.user_id) else { return Ok(()) };
             let Some(offer) = catalogue.position(&i.offer_id) else { return Ok(()) };
@@ -461,7 +482,18 @@ impl Dataset {
                     cancellations.push((u, i.at.0, offer, booking_id.clone()));
                     return Ok(());
                 }
-                InteractionKind::Impression { .. } => return Ok(()),
+                InteractionKind::Impression { call_id, position, propensity, .. } => {
+                    let next = call_index.len() as u32;
+                    let call = *call_index.entry(call_id.clone()).or_insert(next);
+                    impressions[u as usize].push(Shown {
+                        at: i.at.0,
+                        offer,
+                        call,
+                        position: *position,
+                        propensity: *propensity,
+                    });
+                    return Ok(());
+                }
             };
             timelines[u as usize].push(Event { at: i.at.0, offer, kind, amount });
             Ok(())
@@ -469,6 +501,13 @@ impl Dataset {
         for (u, at, offer, booking) in cancellations {
             let amount = booking_amounts.get(&booking).copied().unwrap_or(0);
             timelines[u as usize].push(Event { at, offer, kind: EventKind::Cancellation, amount });
+        }
+        for shown in &mut impressions {
+            shown.sort_by_key(|s| (s.at, s.call, s.position));
+        }
+        let mut calls = vec![String::new(); call_index.len()];
+        for (id, i) in call_index {
+            calls[i as usize] = id;
         }
         let mut initial_credit = Vec::with_capacity(users.len());
         for (user, timeline) in users.iter().zip(timelines.iter_mut()) {
@@ -499,6 +538,8 @@ impl Dataset {
             departments,
             text_model: text_model.map(str::to_owned),
             now: Timestamp(now),
+            impressions,
+            calls,
             user_index,
         })
     }

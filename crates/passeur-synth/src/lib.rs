@@ -20,4 +20,4 @@ mod vocab;
 mod world;
 
 pub use places::{CITIES, City};
-pub use world::{BehaviourModel, GroundTruth, Scale, UserTaste, World, WorldConfig};
+pub use world::{BehaviourModel, GroundTruth, LOGGER_VERSION, Scale, UserTaste, World, WorldConfig};

@@ -61,7 +61,13 @@ pub struct WorldConfig {
     pub credit: CreditRules,
     /// Behaviour parameters.
     pub behaviour: BehaviourModel,
+    /// Record every shown offer as an impression (with its call, position and draw probability):
+    /// the logs the ranking stage learns from.
+    pub log_impressions: bool,
 }
+
+/// The `model_version` of the simulated app's impressions.
+pub const LOGGER_VERSION: &str = "synthetic-logger";
 
 impl WorldConfig {
     /// The preset of a scale.
@@ -82,6 +88,7 @@ impl WorldConfig {
             days: 365,
             credit: CreditRules::default(),
             behaviour: BehaviourModel::default(),
+            log_impressions: true,
         }
     }
 
@@ -758,6 +765,33 @@ impl World {
         Some(user.home?.distance_km(venue.location?))
     }
 
+    /// The probability that one draw of the simulated app's candidate policy picks offer `o` for this user
+    /// (the propensity logged with its impressions). Redraws past offers that cannot be booked make the
+    /// shown distribution differ slightly from it; the simulated logger records the draw.
+    pub fn draw_probability(&self, user: usize, department: Option<usize>, o: u32) -> f64 {
+        let taste = &self.truth.users[user];
+        let explore = 0.1 + 0.3 * taste.openness;
+        let offer = &self.offers[o as usize];
+        let category = offer.category().index();
+        // The category draw walks the weights; the last category also takes the rounding remainder.
+        let weight = taste.categories.get(category).copied().unwrap_or(0.0);
+        let local = department.map(|d| &self.pools.offline[category][d]).filter(|p| !p.is_empty());
+        let online = &self.pools.online[category];
+        let in_local = local.is_some_and(|p| p.binary_search(&o).is_ok());
+        let in_online = online.binary_search(&o).is_ok();
+        let pool = match (local, online.is_empty()) {
+            (Some(l), true) => f64::from(u8::from(in_local)) / l.len() as f64,
+            (Some(l), false) => {
+                0.9 * f64::from(u8::from(in_local)) / l.len() as f64
+                    + 0.1 * f64::from(u8::from(in_online)) / online.len() as f64
+            }
+            (None, false) => f64::from(u8::from(in_online)) / online.len() as f64,
+            (None, true) => 0.0,
+        };
+        let p = explore / self.offers.len() as f64 + (1.0 - explore) * weight * pool;
+        p.clamp(f64::MIN_POSITIVE, 1.0)
+    }
+
     fn candidate(&self, rng: &mut ChaCha8Rng, user: usize, department: Option<usize>) -> Option<u32> {
         let taste = &self.truth.users[user];
         let explore = 0.1 + 0.3 * taste.openness;
@@ -816,8 +850,11 @@ impl World {
             *seq += 1;
             format!("{}-{:05}", user.id, seq)
         };
-        for t in times {
+        let mut shown_count = 0u32;
+        for (session, t) in times.into_iter().enumerate() {
             let mut clock = t;
+            let call_id = format!("{}-s{:04}", user.id, session);
+            let mut position = 0u32;
             for _ in 0..self.config.shown_per_session {
                 // The app shows what can be booked now: draw again (a few times) past what cannot.
                 let mut shown = None;
@@ -830,6 +867,24 @@ impl World {
                 }
                 let Some(o) = shown else { continue };
                 let offer = &self.offers[o as usize];
+                if self.config.log_impressions {
+                    // The app's log of what it showed; ids in their own series so that the
+                    // other interactions keep theirs.
+                    shown_count += 1;
+                    out.push(Interaction {
+                        id: format!("{}-i{:05}", user.id, shown_count),
+                        user_id: user.id.clone(),
+                        offer_id: offer.id.clone(),
+                        at: Timestamp(clock),
+                        kind: InteractionKind::Impression {
+                            call_id: call_id.clone(),
+                            position,
+                            model_version: LOGGER_VERSION.to_owned(),
+                            propensity: self.draw_probability(index, department, o),
+                        },
+                    });
+                }
+                position += 1;
                 let distance = self.distance_km(user, offer);
                 let utility = model.utility(&taste, offer, self.truth.offer_quality[o as usize], distance);
                 if !rng.random_bool(model.p_consult(utility)) {

@@ -1,0 +1,198 @@
+//! Settings of candidate generation, ranking and training, with the checks
+//! that name the offending field.
+
+use crate::error::{RankingError, Result};
+use serde::{Deserialize, Serialize};
+
+/// Where candidates come from, and what makes a user cold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Candidates from two-tower retrieval (nearest item vectors under the user's filters).
+    pub retrieval_k: usize,
+    /// Most booked offers over `tops_days`.
+    pub tops_k: usize,
+    /// Window of the tops, in days.
+    pub tops_days: i64,
+    /// Most booked offers over `trends_days`.
+    pub trends_k: usize,
+    /// Window of the trends, in days.
+    pub trends_days: i64,
+    /// Newest offers.
+    pub new_k: usize,
+    /// An offer is new for this many days after its creation.
+    pub new_days: i64,
+    /// Most booked offers of the user's department (over `tops_days`).
+    pub department_k: usize,
+    /// Users with fewer bookings than this ...
+    pub cold_bookings: u32,
+    /// ... and fewer consultations than this are cold: they get popularity-based sources only.
+    pub cold_consultations: u32,
+    /// Radius of the user's filter, in kilometres (digital offers always pass).
+    pub radius_km: f64,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig {
+            retrieval_k: 300,
+            tops_k: 100,
+            tops_days: 28,
+            trends_k: 100,
+            trends_days: 7,
+            new_k: 50,
+            new_days: 14,
+            department_k: 100,
+            cold_bookings: 2,
+            cold_consultations: 25,
+            radius_km: 30.0,
+        }
+    }
+}
+
+/// How the final list mixes categories.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Mixing {
+    /// Keep the objective's order (the share cap still applies).
+    None,
+    /// Round-robin across categories, each in its own objective order.
+    RoundRobin,
+    /// Maximal marginal relevance over item vectors: objective minus `diversity` × the largest
+    /// similarity to what is already in the list.
+    Mmr {
+        /// Weight of the similarity penalty, 0..1.
+        diversity: f64,
+    },
+}
+
+/// The ranking objective and the shape of the lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RankConfig {
+    /// λ in p(click) + p(booking) × (1 + λ·Δdiv); 1 is the deck's.
+    pub lambda: f64,
+    /// Offers kept after scoring (the deck's ~150).
+    pub keep: usize,
+    /// Length of the final list.
+    pub list_len: usize,
+    /// Category mixing of the final list.
+    pub mixing: Mixing,
+    /// Largest share of the final list one category may take (when other categories have candidates).
+    pub max_category_share: f64,
+    /// Candidate sources.
+    pub sources: SourceConfig,
+}
+
+impl Default for RankConfig {
+    fn default() -> Self {
+        RankConfig {
+            lambda: 1.0,
+            keep: 150,
+            list_len: 60,
+            mixing: Mixing::RoundRobin,
+            max_category_share: 0.4,
+            sources: SourceConfig::default(),
+        }
+    }
+}
+
+impl RankConfig {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field, reason: String| Err(RankingError::Config { field, reason });
+        if !(self.lambda.is_finite() && self.lambda >= 0.0) {
+            return bad("lambda", format!("{} is not a finite number ≥ 0", self.lambda));
+        }
+        if self.keep == 0 {
+            return bad("keep", "must be at least 1".into());
+        }
+        if self.list_len == 0 || self.list_len > self.keep {
+            return bad("list_len", format!("{} must be between 1 and keep ({})", self.list_len, self.keep));
+        }
+        if !(self.max_category_share > 0.0 && self.max_category_share <= 1.0) {
+            return bad("max_category_share", format!("{} is not in (0, 1]", self.max_category_share));
+        }
+        if let Mixing::Mmr { diversity } = self.mixing
+            && !(0.0..=1.0).contains(&diversity)
+        {
+            return bad("mixing.diversity", format!("{diversity} is not in [0, 1]"));
+        }
+        let s = &self.sources;
+        if !(s.radius_km.is_finite() && s.radius_km > 0.0) {
+            return bad("sources.radius_km", format!("{} is not a positive distance", s.radius_km));
+        }
+        for (field, days) in
+            [("sources.tops_days", s.tops_days), ("sources.trends_days", s.trends_days), ("sources.new_days", s.new_days)]
+        {
+            if days <= 0 {
+                return bad(field, format!("{days} is not a positive number of days"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How `passeur train ranking` learns from impression logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Seed of the example sample and the retrieval reference sample.
+    pub seed: u64,
+    /// L2 penalty (linfa's alpha, on the sum of log-losses).
+    pub l2: f64,
+    /// L-BFGS iterations, at most.
+    pub max_iterations: u64,
+    /// The last days of the logs are held out for evaluation.
+    pub valid_days: i64,
+    /// Training impressions used, at most (a seeded sample).
+    pub max_examples: usize,
+    /// A consultation this soon after an impression of the same offer is its click.
+    pub click_window_s: i64,
+    /// A booking this soon after an impression of the same offer is its booking.
+    pub booking_window_s: i64,
+    /// Item vectors in the reference sample that estimates retrieval ranks.
+    pub reference_sample: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            seed: 42,
+            l2: 1.0,
+            max_iterations: 200,
+            valid_days: 28,
+            max_examples: 1_000_000,
+            click_window_s: 3_600,
+            booking_window_s: 86_400,
+            reference_sample: 2_048,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field, reason: String| Err(RankingError::Config { field, reason });
+        if !(self.l2.is_finite() && self.l2 >= 0.0) {
+            return bad("l2", format!("{} is not a finite number ≥ 0", self.l2));
+        }
+        if self.max_iterations == 0 {
+            return bad("max_iterations", "must be at least 1".into());
+        }
+        if self.valid_days <= 0 {
+            return bad("valid_days", format!("{} is not a positive number of days", self.valid_days));
+        }
+        if self.max_examples < 100 {
+            return bad("max_examples", format!("{} is too few to learn from (at least 100)", self.max_examples));
+        }
+        if self.click_window_s <= 0 || self.booking_window_s <= 0 {
+            let field = if self.click_window_s <= 0 { "click_window_s" } else { "booking_window_s" };
+            return bad(field, "must be a positive number of seconds".into());
+        }
+        if self.reference_sample == 0 {
+            return bad("reference_sample", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}

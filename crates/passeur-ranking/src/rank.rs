@@ -1,0 +1,456 @@
+//! Serving-time ranking: candidates merged from several sources with their
+//! provenance, scored by p(click) + p(booking) × (1 + λ·Δdiv), cut to the
+//! best `keep`, mixed across categories into the final list, each offer
+//! carrying the explanation of its place.
+
+use crate::config::{Mixing, RankConfig};
+use crate::error::Result;
+use crate::features::{FeatureSpace, OfferTable, Popularity, Request, RetrievalView, Snapshot, UserSnapshot, dot};
+use crate::model::RankingModel;
+use passeur_diversity::DiversificationRules;
+use passeur_index::{Filters, VectorIndex};
+use rand::SeedableRng;
+use rand::seq::index::sample;
+use rand_chacha::ChaCha8Rng;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use std::cmp::Ordering;
+
+/// Where a candidate came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Two-tower retrieval: the item vectors nearest the user's.
+    Retrieval,
+    /// Most booked over the tops window.
+    Tops,
+    /// Most booked over the trends window.
+    Trends,
+    /// Newest offers.
+    New,
+    /// Most booked in the user's department.
+    Department,
+}
+
+impl Source {
+    /// The source's name in explanations.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Retrieval => "retrieval",
+            Source::Tops => "tops",
+            Source::Trends => "trends",
+            Source::New => "new",
+            Source::Department => "department",
+        }
+    }
+}
+
+/// One source's vote for a candidate: its rank there (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    /// The source.
+    pub source: Source,
+    /// Rank in that source's list.
+    pub rank: u32,
+}
+
+/// A candidate offer with its provenance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Offer index in the table.
+    pub offer: u32,
+    /// Every source that proposed it (or another venue's offer of its item).
+    pub origins: Vec<Origin>,
+}
+
+/// One ranked offer and why it is there.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ranked {
+    /// Offer id.
+    pub offer_id: String,
+    /// Offer index in the table.
+    #[serde(skip)]
+    pub offer: u32,
+    /// Category code.
+    pub category: String,
+    /// The objective: p(click) + p(booking) × (1 + λ·Δdiv).
+    pub score: f64,
+    /// p(click | shown).
+    pub p_click: f64,
+    /// p(booking | shown).
+    pub p_booking: f64,
+    /// Diversification points booking it would earn now.
+    pub delta_div: u32,
+    /// The criteria that would score.
+    pub delta_div_criteria: Vec<&'static str>,
+    /// Kilometres from home to the venue (none for digital offers or unknown homes).
+    pub distance_km: Option<f64>,
+    /// The two-tower score.
+    pub retrieval_score: f32,
+    /// Estimated rank of that score in the whole catalogue.
+    pub retrieval_rank: u32,
+    /// The sources that proposed it, with their ranks.
+    pub origins: Vec<Origin>,
+}
+
+/// One request to rank for.
+#[derive(Debug, Clone)]
+pub struct UserRequest<'a> {
+    /// The user's state now.
+    pub user: &'a UserSnapshot,
+    /// The user tower's vector now (none: popularity sources only).
+    pub vector: Option<&'a [f32]>,
+    /// The user's filters (credit, bookable now, radius, age, already booked).
+    pub filters: &'a Filters,
+    /// The request's instant.
+    pub now: i64,
+}
+
+/// How to order the scored candidates before the list is cut and mixed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Policy {
+    /// By two-tower score alone.
+    RetrievalOnly,
+    /// By p(click) + p(booking) × (1 + λ·Δdiv); λ = 0 ignores diversification.
+    Objective {
+        /// λ.
+        lambda: f64,
+    },
+}
+
+/// The ranking stage, ready to serve: models, offers, popularity, settings.
+pub struct Ranker<'a> {
+    model: &'a RankingModel,
+    space: FeatureSpace,
+    table: &'a OfferTable,
+    popularity: &'a Popularity,
+    rules: &'a DiversificationRules,
+    config: RankConfig,
+    item_vectors: &'a [f32],
+    dim: usize,
+    reference: Vec<f32>,
+    by_creation: Vec<u32>,
+}
+
+/// Scratch space reused across requests.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    row: Vec<f32>,
+}
+
+impl<'a> Ranker<'a> {
+    /// A ranker over `table` (item vectors row-major in table order, `dim` each).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        model: &'a RankingModel,
+        table: &'a OfferTable,
+        popularity: &'a Popularity,
+        rules: &'a DiversificationRules,
+        config: RankConfig,
+        item_vectors: &'a [f32],
+        dim: usize,
+    ) -> Result<Ranker<'a>> {
+        config.validate()?;
+        let n = table.len();
+        let mut rng = ChaCha8Rng::seed_from_u64(model.provenance.config.seed);
+        let mut picked = sample(&mut rng, n, model.provenance.config.reference_sample.min(n)).into_vec();
+        picked.sort_unstable();
+        let reference = picked.iter().flat_map(|&o| item_vectors[o * dim..(o + 1) * dim].iter().copied()).collect();
+        let mut by_creation: Vec<u32> = (0..n as u32).collect();
+        by_creation.sort_by(|&a, &b| {
+            table.facts[b as usize].created_at.cmp(&table.facts[a as usize].created_at).then(a.cmp(&b))
+        });
+        Ok(Ranker {
+            model,
+            space: FeatureSpace::new(),
+            table,
+            popularity,
+            rules,
+            config,
+            item_vectors,
+            dim,
+            reference,
+            by_creation,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RankConfig {
+        &self.config
+    }
+
+    /// The feature layout.
+    pub fn space(&self) -> &FeatureSpace {
+        &self.space
+    }
+
+    fn vector(&self, o: u32) -> &[f32] {
+        &self.item_vectors[o as usize * self.dim..(o as usize + 1) * self.dim]
+    }
+
+    /// Candidates from every source under the user's filters, one offer per item (the nearest venue's),
+    /// provenance merged. Cold users (or users without a vector) get the popularity sources only.
+    pub fn candidates(
+        &self,
+        index: &dyn VectorIndex,
+        request: &UserRequest<'_>,
+        snapshot: &Snapshot,
+    ) -> Result<Vec<Candidate>> {
+        let s = &self.config.sources;
+        let cold = request.user.is_cold(s) || request.vector.is_none();
+        let mut merged: FxHashMap<u32, Vec<Origin>> = FxHashMap::default();
+        let mut add = |offer: u32, source: Source, rank: usize| {
+            merged.entry(offer).or_default().push(Origin { source, rank: rank as u32 });
+        };
+        if let (false, Some(v)) = (cold, request.vector) {
+            for (rank, hit) in index.search(v, request.filters, s.retrieval_k)?.into_iter().enumerate() {
+                if let Some(o) = self.table.position(&hit.offer_id) {
+                    add(o, Source::Retrieval, rank);
+                }
+            }
+        }
+        let boost = if cold { 2 } else { 1 };
+        let passing = |list: &mut dyn Iterator<Item = u32>, k: usize| -> Vec<u32> {
+            list.filter(|&o| request.filters.matches(&self.table.columns[o as usize])).take(k).collect()
+        };
+        for (rank, o) in passing(&mut snapshot.tops.iter().copied(), s.tops_k * boost).into_iter().enumerate() {
+            add(o, Source::Tops, rank);
+        }
+        for (rank, o) in passing(&mut snapshot.trends.iter().copied(), s.trends_k * boost).into_iter().enumerate() {
+            add(o, Source::Trends, rank);
+        }
+        let since = request.now - s.new_days * passeur_domain::Timestamp::DAY;
+        let mut recent = self.by_creation.iter().copied().filter(|&o| {
+            let c = self.table.facts[o as usize].created_at;
+            c <= request.now
+        });
+        let recent: Vec<u32> = passing(
+            &mut recent.by_ref().take_while(|&o| self.table.facts[o as usize].created_at >= since),
+            s.new_k * boost,
+        );
+        for (rank, o) in recent.into_iter().enumerate() {
+            add(o, Source::New, rank);
+        }
+        if let Some(list) = self.table_department_tops(snapshot, request.user.department) {
+            for (rank, o) in passing(&mut list.iter().copied(), s.department_k * boost).into_iter().enumerate() {
+                add(o, Source::Department, rank);
+            }
+        }
+        // One offer per item: the nearest venue's (digital offers count as at home).
+        let mut by_item: FxHashMap<u32, (u32, f64, Vec<Origin>)> = FxHashMap::default();
+        let mut offers: Vec<(u32, Vec<Origin>)> = merged.into_iter().collect();
+        offers.sort_unstable_by_key(|(o, _)| *o);
+        for (o, origins) in offers {
+            let f = &self.table.facts[o as usize];
+            let d = distance(f.location, request.user.home).unwrap_or(0.0);
+            match by_item.get_mut(&f.item) {
+                Some(entry) => {
+                    entry.2.extend(origins);
+                    if d < entry.1 {
+                        entry.0 = o;
+                        entry.1 = d;
+                    }
+                }
+                None => {
+                    by_item.insert(f.item, (o, d, origins));
+                }
+            }
+        }
+        let mut out: Vec<Candidate> = by_item
+            .into_values()
+            .map(|(offer, _, mut origins)| {
+                origins.sort_by_key(|x| (x.source, x.rank));
+                origins.dedup_by_key(|x| x.source);
+                Candidate { offer, origins }
+            })
+            .collect();
+        out.sort_unstable_by_key(|c| c.offer);
+        Ok(out)
+    }
+
+    fn table_department_tops<'s>(&self, snapshot: &'s Snapshot, department: u32) -> Option<&'s [u32]> {
+        (department != 0).then(|| snapshot.department_tops.get(department as usize).map(Vec::as_slice)).flatten()
+    }
+
+    /// Scores every candidate (features, both probabilities, Δdiv) under `policy`, keeps the best
+    /// `keep`, and mixes them into the final list.
+    pub fn rank(
+        &self,
+        request: &UserRequest<'_>,
+        candidates: &[Candidate],
+        snapshot: &Snapshot,
+        policy: Policy,
+        scratch: &mut Scratch,
+    ) -> Vec<Ranked> {
+        let mut scored = self.score(request, candidates, snapshot, policy, scratch);
+        scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.offer_id.cmp(&b.offer_id)));
+        scored.truncate(self.config.keep);
+        self.mix(scored)
+    }
+
+    /// Every candidate scored, in candidate order.
+    pub fn score(
+        &self,
+        request: &UserRequest<'_>,
+        candidates: &[Candidate],
+        snapshot: &Snapshot,
+        policy: Policy,
+        scratch: &mut Scratch,
+    ) -> Vec<Ranked> {
+        let dim = self.space.dim();
+        scratch.row.resize(dim, 0.0);
+        let view = request.vector.map(|v| RetrievalView::new(v, &self.reference, self.dim, self.table.len()));
+        let context = Request::at(request.now);
+        candidates
+            .iter()
+            .map(|c| {
+                let (score, rank) = match (request.vector, &view) {
+                    (Some(v), Some(view)) => {
+                        let s = dot(v, self.vector(c.offer));
+                        (s, view.rank(s))
+                    }
+                    _ => (0.0, self.table.len() as f32),
+                };
+                let points = self.space.compute(
+                    self.table,
+                    self.popularity,
+                    snapshot,
+                    request.user,
+                    self.rules,
+                    &self.config.sources,
+                    &context,
+                    c.offer,
+                    (score, rank),
+                    &mut scratch.row,
+                );
+                let p_click = f64::from(self.model.click.probability(&scratch.row));
+                let p_booking = f64::from(self.model.booking.probability(&scratch.row));
+                let value = match policy {
+                    Policy::RetrievalOnly => f64::from(score),
+                    Policy::Objective { lambda } => objective(p_click, p_booking, points.points, lambda),
+                };
+                let f = &self.table.facts[c.offer as usize];
+                Ranked {
+                    offer_id: self.table.ids[c.offer as usize].clone(),
+                    offer: c.offer,
+                    category: self.table.columns[c.offer as usize].category.clone(),
+                    score: value,
+                    p_click,
+                    p_booking,
+                    delta_div: points.points,
+                    delta_div_criteria: points.criteria.iter().map(|c| c.name()).collect(),
+                    distance_km: distance(f.location, request.user.home),
+                    retrieval_score: score,
+                    retrieval_rank: rank as u32,
+                    origins: c.origins.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// Cuts the scored list (best first) to `list_len` with the configured mixing and category cap.
+    pub fn mix(&self, scored: Vec<Ranked>) -> Vec<Ranked> {
+        mix(scored, &self.config, |a, b| dot(self.vector(a), self.vector(b)))
+    }
+}
+
+/// The deck's objective: p(click) + p(booking) × (1 + λ·Δdiv).
+pub fn objective(p_click: f64, p_booking: f64, delta_div: u32, lambda: f64) -> f64 {
+    p_click + p_booking * (1.0 + lambda * f64::from(delta_div))
+}
+
+fn distance(location: Option<passeur_domain::GeoPoint>, home: Option<passeur_domain::GeoPoint>) -> Option<f64> {
+    Some(home?.distance_km(location?))
+}
+
+/// Cuts `scored` (best first) to `config.list_len`: no category takes more than
+/// ⌈max_category_share × list_len⌉ places while others have candidates left,
+/// in the order the mixing gives. `similarity` compares two offers (MMR).
+pub fn mix(scored: Vec<Ranked>, config: &RankConfig, similarity: impl Fn(u32, u32) -> f32) -> Vec<Ranked> {
+    let len = config.list_len.min(scored.len());
+    let cap = ((config.max_category_share * config.list_len as f64).ceil() as usize).max(1);
+    let order: Vec<usize> = match config.mixing {
+        Mixing::None => (0..scored.len()).collect(),
+        Mixing::RoundRobin => {
+            let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+            for (i, r) in scored.iter().enumerate() {
+                match groups.iter_mut().find(|(c, _)| *c == r.category) {
+                    Some((_, g)) => g.push(i),
+                    None => groups.push((r.category.as_str(), vec![i])),
+                }
+            }
+            let mut order = Vec::with_capacity(scored.len());
+            for round in 0.. {
+                let before = order.len();
+                order.extend(groups.iter().filter_map(|(_, g)| g.get(round).copied()));
+                if order.len() == before {
+                    break;
+                }
+            }
+            order
+        }
+        Mixing::Mmr { diversity } => {
+            let top = scored.first().map_or(1.0, |r| r.score.abs().max(1e-12));
+            let mut left: Vec<usize> = (0..scored.len()).collect();
+            let mut order: Vec<usize> = Vec::with_capacity(scored.len());
+            let mut max_sim = vec![f32::NEG_INFINITY; scored.len()];
+            while !left.is_empty() {
+                let value = |i: usize| {
+                    let sim = if order.is_empty() { 0.0 } else { f64::from(max_sim[i]) };
+                    (1.0 - diversity) * scored[i].score / top - diversity * sim
+                };
+                let (pos, _) = left
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| value(*a.1).total_cmp(&value(*b.1)).then(b.1.cmp(a.1)))
+                    .expect("not empty");
+                let chosen = left.swap_remove(pos);
+                order.push(chosen);
+                if order.len() >= len {
+                    // The cap pass below may need more: append the rest in score order.
+                    left.sort_unstable();
+                    order.extend(left.drain(..));
+                    break;
+                }
+                for &i in &left {
+                    let s = similarity(scored[chosen].offer, scored[i].offer);
+                    if s > max_sim[i] {
+                        max_sim[i] = s;
+                    }
+                }
+            }
+            order
+        }
+    };
+    // The cap: skip offers of full categories; fill from them only when nothing else is left.
+    let mut counts: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut taken = vec![false; scored.len()];
+    let mut list: Vec<usize> = Vec::with_capacity(len);
+    for &i in &order {
+        if list.len() == len {
+            break;
+        }
+        let c = counts.entry(scored[i].category.as_str()).or_default();
+        if *c < cap {
+            *c += 1;
+            taken[i] = true;
+            list.push(i);
+        }
+    }
+    for &i in &order {
+        if list.len() == len {
+            break;
+        }
+        if !taken[i] {
+            taken[i] = true;
+            list.push(i);
+        }
+    }
+    let mut slots: Vec<Option<Ranked>> = scored.into_iter().map(Some).collect();
+    list.into_iter().map(|i| slots[i].take().expect("each taken once")).collect()
+}
+
+/// Orders by objective (best first), ties by offer id.
+pub fn by_score(a: &Ranked, b: &Ranked) -> Ordering {
+    b.score.total_cmp(&a.score).then_with(|| a.offer_id.cmp(&b.offer_id))
+}

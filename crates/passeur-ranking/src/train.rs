@@ -1,0 +1,424 @@
+//! Learning p(click) and p(booking) from impression logs: each logged
+//! impression becomes one example, its features computed as of the served
+//! call (the user's state before it, the offer's bookings before it, the
+//! retrieval model's score of that moment), labelled by the consultation and
+//! the booking of the same offer that followed it.
+
+use crate::config::{SourceConfig, TrainConfig};
+use crate::error::{RankingError, Result};
+use crate::features::{FeatureSpace, OfferTable, Popularity, Request, RetrievalView, Snapshot, UserSnapshot, dot};
+use crate::metrics::HeadQuality;
+use crate::model::{LinearHead, Provenance, RankingModel, design_matrix, standardisation};
+use passeur_diversity::DiversificationRules;
+use passeur_domain::{GeoPoint, Offer, Timestamp, Venue};
+use passeur_retrieval::bundle::{check_same_ids, load_bundle, read_vectors};
+use passeur_retrieval::{Dataset, EventKind, TwoTower, UserRow, UserState};
+use passeur_store::RecordStore;
+use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use std::path::Path;
+
+const DAY: i64 = Timestamp::DAY;
+
+/// Everything ranking reads from a data directory: the retrieval model and
+/// its vectors, the store's offers, users, events and impressions.
+pub struct RankingData {
+    /// The store's records as the towers see them (timelines, impressions).
+    pub dataset: Dataset,
+    /// Offers, in the dataset's catalogue order.
+    pub table: OfferTable,
+    /// Each user's home, by dataset user index.
+    pub homes: Vec<Option<GeoPoint>>,
+    /// Each user's department in the table's departments, by dataset user index.
+    pub user_departments: Vec<u32>,
+    /// Bookings of every offer over time (cancelled ones removed).
+    pub popularity: Popularity,
+    /// The retrieval model.
+    pub model: TwoTower,
+    /// Item vectors, row-major, in catalogue order.
+    pub item_vectors: Vec<f32>,
+    /// Vector dimension.
+    pub dim: usize,
+    /// The retrieval bundle's version.
+    pub retrieval_version: String,
+}
+
+impl RankingData {
+    /// Reads the retrieval bundle in `retrieval_dir` and the store.
+    pub fn load(store: &dyn RecordStore, retrieval_dir: &Path) -> Result<RankingData> {
+        let (model, meta) = load_bundle(retrieval_dir)?;
+        let dataset = Dataset::from_store(
+            store,
+            meta.text_model.as_deref(),
+            model.config.artist_buckets,
+            Some(meta.departments.clone()),
+        )?;
+        check_same_ids(&meta, &dataset)?;
+        let (ids, item_vectors, dim) = read_vectors(&retrieval_dir.join("item_vectors.parquet"))?;
+        if ids != dataset.catalogue.offer_ids {
+            return Err(RankingError::Data(format!(
+                "{}: the item vectors do not follow the catalogue: retrain with `passeur train retrieval`",
+                retrieval_dir.display()
+            )));
+        }
+        let mut venues: FxHashMap<String, Venue> = FxHashMap::default();
+        store.scan_venues(&mut |v| {
+            venues.insert(v.id.clone(), v);
+            Ok(())
+        })?;
+        let mut offers: FxHashMap<String, Offer> = FxHashMap::default();
+        store.scan_offers(&mut |o| {
+            offers.insert(o.id.clone(), o);
+            Ok(())
+        })?;
+        let mut table = OfferTable::new();
+        for id in &dataset.catalogue.offer_ids {
+            let offer = &offers[id];
+            table.push(offer, offer.venue_id.as_ref().and_then(|v| venues.get(v)));
+        }
+        let mut homes = vec![None; dataset.users.len()];
+        let mut user_departments = vec![0; dataset.users.len()];
+        store.scan_users(&mut |u| {
+            if let Some(i) = dataset.user_position(&u.id) {
+                homes[i as usize] = u.home;
+                user_departments[i as usize] = table.department(&u.department);
+            }
+            Ok(())
+        })?;
+        let mut popularity = Popularity::new(table.len());
+        for timeline in &dataset.timelines {
+            let mut open: FxHashMap<u32, Vec<i64>> = FxHashMap::default();
+            for e in timeline {
+                match e.kind {
+                    EventKind::Booking => {
+                        popularity.record(e.offer, e.at);
+                        open.entry(e.offer).or_default().push(e.at);
+                    }
+                    EventKind::Cancellation => {
+                        if let Some(at) = open.get_mut(&e.offer).and_then(Vec::pop) {
+                            popularity.forget(e.offer, at);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(RankingData {
+            dataset,
+            table,
+            homes,
+            user_departments,
+            popularity,
+            model,
+            item_vectors,
+            dim,
+            retrieval_version: meta.version,
+        })
+    }
+
+    /// A user before any event.
+    pub fn fresh_user(&self, u: usize) -> UserSnapshot {
+        UserSnapshot::new(
+            self.dataset.users[u].birth_date,
+            self.homes[u],
+            self.user_departments[u],
+            self.dataset.initial_credit[u],
+        )
+    }
+
+    /// The vector of offer `o`.
+    pub fn item_vector(&self, o: u32) -> &[f32] {
+        &self.item_vectors[o as usize * self.dim..(o as usize + 1) * self.dim]
+    }
+
+    /// Item vectors of a seeded sample of the catalogue: the reference of estimated retrieval ranks.
+    pub fn reference_sample(&self, size: usize, seed: u64) -> Vec<f32> {
+        let n = self.table.len();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut picked = sample(&mut rng, n, size.min(n)).into_vec();
+        picked.sort_unstable();
+        picked.iter().flat_map(|&o| self.item_vector(o as u32).iter().copied()).collect()
+    }
+
+    /// Popularity snapshots at the start of each day from `first` to `last` (seconds), in parallel.
+    pub fn daily_snapshots(&self, first: i64, last: i64, sources: &SourceConfig) -> DailySnapshots {
+        let start = first.div_euclid(DAY) * DAY;
+        let days = ((last - start).div_euclid(DAY) + 1).max(1) as usize;
+        let snapshots =
+            (0..days).into_par_iter().map(|d| self.popularity.snapshot(&self.table, start + d as i64 * DAY, sources)).collect();
+        DailySnapshots { start, snapshots }
+    }
+}
+
+/// Popularity snapshots, one per day.
+pub struct DailySnapshots {
+    start: i64,
+    snapshots: Vec<Snapshot>,
+}
+
+impl DailySnapshots {
+    /// The snapshot of the day of `at` (the closest one outside the range).
+    pub fn at(&self, at: i64) -> &Snapshot {
+        let d = (at - self.start).div_euclid(DAY).clamp(0, self.snapshots.len() as i64 - 1);
+        &self.snapshots[d as usize]
+    }
+}
+
+/// Impressions turned into examples.
+#[derive(Debug, Clone, Default)]
+pub struct Examples {
+    /// Features, row-major.
+    pub x: Vec<f32>,
+    /// Features per row.
+    pub dim: usize,
+    /// Consulted after the impression.
+    pub click: Vec<bool>,
+    /// Booked after the impression.
+    pub booking: Vec<bool>,
+    /// In the held-out period.
+    pub held_out: Vec<bool>,
+    /// The impression's instant.
+    pub at: Vec<i64>,
+}
+
+impl Examples {
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.click.len()
+    }
+
+    /// True when there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.click.is_empty()
+    }
+
+    fn append(&mut self, mut other: Examples) {
+        self.x.append(&mut other.x);
+        self.click.append(&mut other.click);
+        self.booking.append(&mut other.booking);
+        self.held_out.append(&mut other.held_out);
+        self.at.append(&mut other.at);
+    }
+}
+
+/// True when `times` (sorted) holds an instant in `[from, from + window]`.
+fn within(times: &[i64], from: i64, window: i64) -> bool {
+    let i = times.partition_point(|&t| t < from);
+    times.get(i).is_some_and(|&t| t <= from + window)
+}
+
+/// Builds one example per kept impression. Training impressions (before `cut`) are kept with
+/// probability `keep_train`; held-out ones are all kept.
+#[allow(clippy::too_many_arguments)]
+pub fn build_examples(
+    data: &RankingData,
+    rules: &DiversificationRules,
+    sources: &SourceConfig,
+    config: &TrainConfig,
+    cut: i64,
+    keep_train: f64,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Examples> {
+    let space = FeatureSpace::new();
+    let dim = space.dim();
+    let ds = &data.dataset;
+    let (first, last) = ds
+        .impressions
+        .iter()
+        .flatten()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), s| (lo.min(s.at), hi.max(s.at)));
+    if first > last {
+        return Err(RankingError::Data(
+            "the store holds no impressions: the ranking models learn from served lists (impression interactions \
+             with their call ids); import them, or let the service log them"
+                .into(),
+        ));
+    }
+    let snapshots = data.daily_snapshots(first, last, sources);
+    let reference = data.reference_sample(config.reference_sample, config.seed);
+    let n_offers = data.table.len();
+    let history_len = data.model.config.history_len;
+    let parts: Vec<Result<Examples>> = (0..ds.users.len())
+        .into_par_iter()
+        .map(|u| {
+            let shown = &ds.impressions[u];
+            let mut out = Examples { dim, ..Examples::default() };
+            if shown.is_empty() {
+                return Ok(out);
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ (u as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let keep: Vec<bool> =
+                shown.iter().map(|s| s.at >= cut || keep_train >= 1.0 || rng.random_bool(keep_train)).collect();
+            if !keep.iter().any(|k| *k) {
+                return Ok(out);
+            }
+            let timeline = &ds.timelines[u];
+            let mut consulted: FxHashMap<u32, Vec<i64>> = FxHashMap::default();
+            let mut booked: FxHashMap<u32, Vec<i64>> = FxHashMap::default();
+            for e in timeline {
+                match e.kind {
+                    EventKind::Consultation => consulted.entry(e.offer).or_default().push(e.at),
+                    EventKind::Booking => booked.entry(e.offer).or_default().push(e.at),
+                    _ => {}
+                }
+            }
+            // Calls: runs of impressions sharing a call id; the call's instant is its first impression's.
+            let mut calls: Vec<(usize, usize)> = Vec::new();
+            let mut i = 0;
+            while i < shown.len() {
+                let mut j = i + 1;
+                while j < shown.len() && shown[j].call == shown[i].call {
+                    j += 1;
+                }
+                if keep[i..j].iter().any(|k| *k) {
+                    calls.push((i, j));
+                }
+                i = j;
+            }
+            let mut user = data.fresh_user(u);
+            let mut state = UserState::new(ds.initial_credit[u], history_len);
+            let mut e = 0;
+            let mut users = Vec::with_capacity(calls.len());
+            let mut rows = Vec::with_capacity(calls.len());
+            for &(i, _) in &calls {
+                let t = shown[i].at;
+                while e < timeline.len() && timeline[e].at < t {
+                    user.apply(&data.table, rules, &timeline[e]);
+                    state.apply(&timeline[e]);
+                    e += 1;
+                }
+                rows.push(UserRow::from_state(&ds.users[u], &state, Timestamp(t), &ds.catalogue, Some(u as u32)));
+                users.push(user.clone());
+            }
+            let vectors = data.model.user_vectors(rows, &ds.catalogue)?;
+            let mut row = vec![0f32; dim];
+            for (c, &(i, j)) in calls.iter().enumerate() {
+                let t = shown[i].at;
+                let uv = &vectors[c * data.dim..(c + 1) * data.dim];
+                let view = RetrievalView::new(uv, &reference, data.dim, n_offers);
+                let request = Request::at(t);
+                let snapshot = snapshots.at(t);
+                for k in i..j {
+                    if !keep[k] {
+                        continue;
+                    }
+                    let s = &shown[k];
+                    let score = dot(uv, data.item_vector(s.offer));
+                    space.compute(
+                        &data.table,
+                        &data.popularity,
+                        snapshot,
+                        &users[c],
+                        rules,
+                        sources,
+                        &Request { now: s.at, ..request },
+                        s.offer,
+                        (score, view.rank(score)),
+                        &mut row,
+                    );
+                    out.x.extend_from_slice(&row);
+                    out.click.push(consulted.get(&s.offer).is_some_and(|t| within(t, s.at, config.click_window_s)));
+                    out.booking.push(booked.get(&s.offer).is_some_and(|t| within(t, s.at, config.booking_window_s)));
+                    out.held_out.push(s.at >= cut);
+                    out.at.push(s.at);
+                }
+            }
+            progress(1);
+            Ok(out)
+        })
+        .collect();
+    let mut all = Examples { dim, ..Examples::default() };
+    for part in parts {
+        all.append(part?);
+    }
+    Ok(all)
+}
+
+/// The held-out quality of both heads.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Quality {
+    /// p(click | shown).
+    pub click: HeadQuality,
+    /// p(booking | shown).
+    pub booking: HeadQuality,
+}
+
+/// Fits both heads on the training rows of `examples` and measures them on the held-out rows.
+pub fn fit(
+    examples: &Examples,
+    config: &TrainConfig,
+    cut: i64,
+    retrieval_version: &str,
+) -> Result<(RankingModel, Quality)> {
+    config.validate()?;
+    let dim = examples.dim;
+    let train: Vec<usize> = (0..examples.len()).filter(|&i| !examples.held_out[i]).collect();
+    let valid: Vec<usize> = (0..examples.len()).filter(|&i| examples.held_out[i]).collect();
+    if train.len() < 100 || valid.is_empty() {
+        return Err(RankingError::Data(format!(
+            "{} training and {} held-out impressions: too few to learn and measure (shorten --valid-days or log more)",
+            train.len(),
+            valid.len()
+        )));
+    }
+    let train_x: Vec<f32> = train.iter().flat_map(|&i| examples.x[i * dim..(i + 1) * dim].iter().copied()).collect();
+    let (mean, scale) = standardisation(&train_x, dim);
+    let rows: Vec<usize> = (0..train.len()).collect();
+    let matrix = design_matrix(&train_x, dim, &rows, &mean, &scale);
+    drop(train_x);
+    let labels = |which: &[bool], rows: &[usize]| -> Vec<bool> { rows.iter().map(|&i| which[i]).collect() };
+    let click_train = labels(&examples.click, &train);
+    let booking_train = labels(&examples.booking, &train);
+    let click = LinearHead::fit("p_click", &matrix, &click_train, (&mean, &scale), config)?;
+    let booking = LinearHead::fit("p_booking", &matrix, &booking_train, (&mean, &scale), config)?;
+    drop(matrix);
+    let rate = |y: &[bool]| y.iter().filter(|b| **b).count() as f64 / y.len().max(1) as f64;
+    let predict = |head: &LinearHead| -> Vec<f32> {
+        valid.iter().map(|&i| head.probability(&examples.x[i * dim..(i + 1) * dim])).collect()
+    };
+    let quality = Quality {
+        click: HeadQuality::measure(
+            "p_click",
+            &predict(&click),
+            &labels(&examples.click, &valid),
+            rate(&click_train),
+        ),
+        booking: HeadQuality::measure(
+            "p_booking",
+            &predict(&booking),
+            &labels(&examples.booking, &valid),
+            rate(&booking_train),
+        ),
+    };
+    let model = RankingModel {
+        version: format!("ranking-{}-{}", Timestamp(cut).date(), config.seed),
+        features: FeatureSpace::new().names().to_vec(),
+        click,
+        booking,
+        provenance: Provenance {
+            train_impressions: train.len(),
+            valid_impressions: valid.len(),
+            train_clicks: click_train.iter().filter(|b| **b).count(),
+            train_bookings: booking_train.iter().filter(|b| **b).count(),
+            cut,
+            retrieval_model: retrieval_version.to_owned(),
+            config: config.clone(),
+        },
+    };
+    Ok((model, quality))
+}
+
+/// The cut between training and held-out impressions: `valid_days` before the last one.
+pub fn cut_of(data: &RankingData, config: &TrainConfig) -> i64 {
+    let last = data.dataset.impressions.iter().flatten().map(|s| s.at).max().unwrap_or(data.dataset.now.0);
+    last - config.valid_days * DAY
+}
+
+/// The share of training impressions to keep so that at most `max_examples` are used.
+pub fn keep_share(data: &RankingData, config: &TrainConfig, cut: i64) -> f64 {
+    let train = data.dataset.impressions.iter().flatten().filter(|s| s.at < cut).count();
+    if train <= config.max_examples { 1.0 } else { config.max_examples as f64 / train as f64 }
+}
