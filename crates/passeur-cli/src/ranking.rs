@@ -286,7 +286,10 @@ pub fn bench(data_dir: &Path, candidates: usize, users: usize, seed: u64) -> Res
         let cands: Vec<Candidate> = picked
             .iter()
             .enumerate()
-            .map(|(r, &o)| Candidate { offer: o as u32, origins: vec![Origin { source: Source::Retrieval, rank: r as u32 }] })
+            .map(|(r, &o)| Candidate {
+                offer: o as u32,
+                origins: vec![Origin { source: Source::Retrieval, rank: r as u32 }],
+            })
             .collect();
         let request = UserRequest { user: &user, vector: Some(&vector), filters: &filters, now };
         // Baseline: the retrieval scores alone (one dot product per candidate), in the same run.

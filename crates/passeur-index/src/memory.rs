@@ -348,8 +348,10 @@ impl IvfIndex {
                 }
             }
         }
-        let mut postings = Postings::default();
-        postings.by_price = (0..n).map(|i| (slots.offers[i].price_cents, i as u32)).collect();
+        let mut postings = Postings {
+            by_price: (0..n).map(|i| (slots.offers[i].price_cents, i as u32)).collect(),
+            ..Postings::default()
+        };
         postings.by_price.sort_unstable();
         for (i, o) in slots.offers.iter().enumerate() {
             match (o.digital, o.location) {
@@ -431,7 +433,7 @@ fn nearest_centroid(centroids: &[f32], dim: usize, v: &[f32]) -> usize {
 impl VectorIndex for IvfIndex {
     fn name(&self) -> String {
         format!(
-            "ivf-memory (partitions {}, nprobe {}, exact below {})",
+            "ivf-memory (partitions {}, nprobe {}, posting scan below {})",
             self.lists.len(),
             self.params.nprobe,
             self.params.exact_below

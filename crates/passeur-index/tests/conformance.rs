@@ -80,8 +80,9 @@ fn backends(offers: &[IndexedOffer], dir: &std::path::Path) -> Vec<Box<dyn Vecto
     exact.upsert(offers).unwrap();
     // Partitions probed always, and with the planner scanning the price and radius posting lists exactly
     // when they hold at most a fifth of the offers.
-    let ivf = IvfIndex::build(DIM, offers, IvfParams { partitions: 40, nprobe: 8, exact_below: 0, ..IvfParams::default() })
-        .unwrap();
+    let ivf =
+        IvfIndex::build(DIM, offers, IvfParams { partitions: 40, nprobe: 8, exact_below: 0, ..IvfParams::default() })
+            .unwrap();
     let planned = IvfIndex::build(
         DIM,
         offers,

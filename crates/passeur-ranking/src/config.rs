@@ -122,9 +122,11 @@ impl RankConfig {
         if !(s.radius_km.is_finite() && s.radius_km > 0.0) {
             return bad("sources.radius_km", format!("{} is not a positive distance", s.radius_km));
         }
-        for (field, days) in
-            [("sources.tops_days", s.tops_days), ("sources.trends_days", s.trends_days), ("sources.new_days", s.new_days)]
-        {
+        for (field, days) in [
+            ("sources.tops_days", s.tops_days),
+            ("sources.trends_days", s.trends_days),
+            ("sources.new_days", s.new_days),
+        ] {
             if days <= 0 {
                 return bad(field, format!("{days} is not a positive number of days"));
             }
@@ -153,6 +155,9 @@ pub struct TrainConfig {
     pub booking_window_s: i64,
     /// Item vectors in the reference sample that estimates retrieval ranks.
     pub reference_sample: usize,
+    /// The last days before the held-out period recalibrate the heads (Platt scaling of their log-odds):
+    /// behaviour drifts over a year, and the most recent logs say how much (0: no recalibration).
+    pub calibration_days: i64,
 }
 
 impl Default for TrainConfig {
@@ -166,6 +171,7 @@ impl Default for TrainConfig {
             click_window_s: 3_600,
             booking_window_s: 86_400,
             reference_sample: 2_048,
+            calibration_days: 14,
         }
     }
 }
@@ -189,6 +195,9 @@ impl TrainConfig {
         if self.click_window_s <= 0 || self.booking_window_s <= 0 {
             let field = if self.click_window_s <= 0 { "click_window_s" } else { "booking_window_s" };
             return bad(field, "must be a positive number of seconds".into());
+        }
+        if self.calibration_days < 0 {
+            return bad("calibration_days", format!("{} is negative", self.calibration_days));
         }
         if self.reference_sample == 0 {
             return bad("reference_sample", "must be at least 1".into());

@@ -203,9 +203,8 @@ impl Popularity {
         }
         let mut tops = tops;
         tops.truncate(deep);
-        let ranks = |list: &[u32]| -> FxHashMap<u32, u32> {
-            list.iter().enumerate().map(|(r, &o)| (o, r as u32)).collect()
-        };
+        let ranks =
+            |list: &[u32]| -> FxHashMap<u32, u32> { list.iter().enumerate().map(|(r, &o)| (o, r as u32)).collect() };
         let mut department_rank = FxHashMap::default();
         for list in &department_tops {
             department_rank.extend(list.iter().enumerate().map(|(r, &o)| (o, r as u32)));
@@ -279,6 +278,9 @@ pub struct UserSnapshot {
     pub subcategory_counts: Vec<u32>,
     /// Sum of the category counts.
     pub history: u32,
+    /// Consulted, favourited or booked offers per genre-like value (book section, music genre, show
+    /// type, movie genre), keyed by (kind, value).
+    pub genre_counts: FxHashMap<(u8, u8), u32>,
     /// The diversification profile (non-cancelled bookings).
     pub profile: UserProfile,
     /// Offers booked and not cancelled.
@@ -301,6 +303,7 @@ impl UserSnapshot {
             category_counts: vec![0; CategoryId::all().count()],
             subcategory_counts: vec![0; SubcategoryId::all().count()],
             history: 0,
+            genre_counts: FxHashMap::default(),
             profile: UserProfile::new(),
             booked: FxHashSet::default(),
             open: FxHashMap::default(),
@@ -340,6 +343,9 @@ impl UserSnapshot {
         self.category_counts[facts.category as usize] += 1;
         self.subcategory_counts[facts.subcategory as usize] += 1;
         self.history += 1;
+        if let Some(g) = genre_of(&table.traits[o]) {
+            *self.genre_counts.entry(g).or_default() += 1;
+        }
     }
 
     /// Age on the day of `now`.
@@ -351,6 +357,11 @@ impl UserSnapshot {
     pub fn is_cold(&self, config: &SourceConfig) -> bool {
         self.bookings < config.cold_bookings && self.consultations < config.cold_consultations
     }
+}
+
+/// The offer's first genre-like value, as (kind, value).
+fn genre_of(t: &OfferTraits) -> Option<(u8, u8)> {
+    t.extra.iter().enumerate().find(|(_, v)| **v != passeur_diversity::NONE).map(|(k, v)| (k as u8, *v))
 }
 
 /// The retrieval model's view of one request: the user's vector and a
@@ -453,10 +464,16 @@ pub mod slot {
     pub const HOUR_SIN: usize = 30;
     /// cos of the local hour.
     pub const HOUR_COS: usize = 31;
+    /// ln(share of the user's history in the offer's category + 0.01).
+    pub const CATEGORY_SHARE_LOG: usize = 32;
+    /// Share of the user's history with the offer's genre (book section, music genre, show type, movie genre).
+    pub const GENRE_SHARE: usize = 33;
+    /// ln(1 + all bookings of the offer before now).
+    pub const BOOKINGS_ALL_LOG: usize = 34;
     /// First of 7 weekday indicators (Monday first).
-    pub const WEEKDAY: usize = 32;
+    pub const WEEKDAY: usize = 35;
     /// First of the category indicators.
-    pub const CATEGORY: usize = 39;
+    pub const CATEGORY: usize = 42;
 }
 
 const FIXED_NAMES: [&str; slot::WEEKDAY] = [
@@ -492,6 +509,9 @@ const FIXED_NAMES: [&str; slot::WEEKDAY] = [
     "delta_div_category",
     "hour_sin",
     "hour_cos",
+    "category_share_log",
+    "genre_share",
+    "bookings_all_log",
 ];
 
 /// The feature layout: fixed slots, weekday, category and subcategory indicators.
@@ -587,7 +607,8 @@ impl FeatureSpace {
         out[slot::RETRIEVAL_SCORE] = score;
         out[slot::RETRIEVAL_RANK_LOG] = rank.max(0.0).ln_1p();
         out[slot::SRC_RETRIEVAL] = f32::from(u8::from((rank as usize) < config.retrieval_k));
-        out[slot::SRC_TOPS] = f32::from(u8::from(snapshot.top_rank(offer).is_some_and(|r| (r as usize) < config.tops_k)));
+        out[slot::SRC_TOPS] =
+            f32::from(u8::from(snapshot.top_rank(offer).is_some_and(|r| (r as usize) < config.tops_k)));
         out[slot::SRC_TRENDS] =
             f32::from(u8::from(snapshot.trend_rank(offer).is_some_and(|r| (r as usize) < config.trends_k)));
         out[slot::SRC_NEW] = f32::from(u8::from(now - f.created_at <= config.new_days * DAY && f.created_at <= now));
@@ -602,13 +623,18 @@ impl FeatureSpace {
         out[slot::USER_BOOKINGS_LOG] = (user.bookings as f32).ln_1p();
         out[slot::USER_FAVOURITES_LOG] = (user.favourites as f32).ln_1p();
         out[slot::USER_COLD] = f32::from(u8::from(user.is_cold(config)));
+        out[slot::BOOKINGS_ALL_LOG] = (popularity.count(offer, now, i64::MAX / (2 * DAY)) as f32).ln_1p();
         if user.history > 0 {
             let h = user.history as f32;
             let c = user.category_counts[f.category as usize];
             out[slot::CATEGORY_SHARE] = c as f32 / h;
             out[slot::SUBCATEGORY_SHARE] = user.subcategory_counts[f.subcategory as usize] as f32 / h;
             out[slot::CATEGORY_NEW_TO_USER] = f32::from(u8::from(c == 0));
+            if let Some(g) = genre_of(&table.traits[o]) {
+                out[slot::GENRE_SHARE] = user.genre_counts.get(&g).copied().unwrap_or(0) as f32 / h;
+            }
         }
+        out[slot::CATEGORY_SHARE_LOG] = (out[slot::CATEGORY_SHARE] + 0.01).ln();
         let points = user.profile.explain(rules, &table.traits[o]);
         out[slot::DELTA_DIV] = points.points as f32;
         out[slot::DELTA_DIV_CATEGORY] = f32::from(u8::from(points.criteria.contains(Criterion::Category)));

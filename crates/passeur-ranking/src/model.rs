@@ -100,6 +100,30 @@ impl LinearHead {
         Ok(head)
     }
 
+    /// Platt scaling: fits `a·logit + b` on `(x, y)` rows (row-major, raw features) and folds it into the
+    /// head, which stays one linear model. Returns `(a, b)`; leaves the head as it is when `y` has one class.
+    pub fn recalibrate(&mut self, x: &[f32], y: &[bool]) -> Result<(f64, f64)> {
+        let dim = self.weights.len();
+        let positives = y.iter().filter(|b| **b).count();
+        if y.is_empty() || positives == 0 || positives == y.len() {
+            return Ok((1.0, 0.0));
+        }
+        let logits = Array2::from_shape_fn((y.len(), 1), |(i, _)| f64::from(self.logit(&x[i * dim..(i + 1) * dim])));
+        let targets = Array1::from_iter(y.iter().copied());
+        let data = linfa::DatasetBase::new(logits.view(), targets);
+        let fitted = LogisticRegression::default()
+            .alpha(1e-3)
+            .max_iterations(100)
+            .fit(&data)
+            .map_err(|e| RankingError::Fit { head: "calibration", reason: e.to_string() })?;
+        let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+        let (a, b) = (sign * fitted.params()[0], sign * fitted.intercept());
+        self.weights.iter_mut().for_each(|w| *w = (f64::from(*w) * a) as f32);
+        self.intercept = (f64::from(self.intercept) * a + b) as f32;
+        self.fold();
+        Ok((a, b))
+    }
+
     /// Precomputes weights on raw features: w/scale, and the bias minus Σ w·mean/scale.
     pub fn fold(&mut self) {
         self.folded = self.weights.iter().zip(&self.scale).map(|(w, s)| w / s).collect();
@@ -143,6 +167,12 @@ pub struct Provenance {
     pub train_clicks: usize,
     /// Bookings among the training impressions.
     pub train_bookings: usize,
+    /// Impressions of the recalibration period (the last days before the cut).
+    pub calibration_impressions: usize,
+    /// Platt scaling (a, b) of p(click)'s log-odds.
+    pub click_scaling: (f64, f64),
+    /// Platt scaling (a, b) of p(booking)'s log-odds.
+    pub booking_scaling: (f64, f64),
     /// Start of the held-out period (seconds).
     pub cut: i64,
     /// The retrieval model whose scores are features.

@@ -409,7 +409,7 @@ pub fn mix(scored: Vec<Ranked>, config: &RankConfig, similarity: impl Fn(u32, u3
                 if order.len() >= len {
                     // The cap pass below may need more: append the rest in score order.
                     left.sort_unstable();
-                    order.extend(left.drain(..));
+                    order.append(&mut left);
                     break;
                 }
                 for &i in &left {

@@ -147,8 +147,10 @@ impl RankingData {
     pub fn daily_snapshots(&self, first: i64, last: i64, sources: &SourceConfig) -> DailySnapshots {
         let start = first.div_euclid(DAY) * DAY;
         let days = ((last - start).div_euclid(DAY) + 1).max(1) as usize;
-        let snapshots =
-            (0..days).into_par_iter().map(|d| self.popularity.snapshot(&self.table, start + d as i64 * DAY, sources)).collect();
+        let snapshots = (0..days)
+            .into_par_iter()
+            .map(|d| self.popularity.snapshot(&self.table, start + d as i64 * DAY, sources))
+            .collect();
         DailySnapshots { start, snapshots }
     }
 }
@@ -225,11 +227,8 @@ pub fn build_examples(
     let space = FeatureSpace::new();
     let dim = space.dim();
     let ds = &data.dataset;
-    let (first, last) = ds
-        .impressions
-        .iter()
-        .flatten()
-        .fold((i64::MAX, i64::MIN), |(lo, hi), s| (lo.min(s.at), hi.max(s.at)));
+    let (first, last) =
+        ds.impressions.iter().flatten().fold((i64::MAX, i64::MIN), |(lo, hi), s| (lo.min(s.at), hi.max(s.at)));
     if first > last {
         return Err(RankingError::Data(
             "the store holds no impressions: the ranking models learn from served lists (impression interactions \
@@ -355,7 +354,12 @@ pub fn fit(
 ) -> Result<(RankingModel, Quality)> {
     config.validate()?;
     let dim = examples.dim;
-    let train: Vec<usize> = (0..examples.len()).filter(|&i| !examples.held_out[i]).collect();
+    let calibration_from = cut - config.calibration_days * DAY;
+    let calibration: Vec<usize> =
+        (0..examples.len()).filter(|&i| !examples.held_out[i] && examples.at[i] >= calibration_from).collect();
+    let train: Vec<usize> = (0..examples.len())
+        .filter(|&i| !examples.held_out[i] && (config.calibration_days == 0 || examples.at[i] < calibration_from))
+        .collect();
     let valid: Vec<usize> = (0..examples.len()).filter(|&i| examples.held_out[i]).collect();
     if train.len() < 100 || valid.is_empty() {
         return Err(RankingError::Data(format!(
@@ -372,20 +376,20 @@ pub fn fit(
     let labels = |which: &[bool], rows: &[usize]| -> Vec<bool> { rows.iter().map(|&i| which[i]).collect() };
     let click_train = labels(&examples.click, &train);
     let booking_train = labels(&examples.booking, &train);
-    let click = LinearHead::fit("p_click", &matrix, &click_train, (&mean, &scale), config)?;
-    let booking = LinearHead::fit("p_booking", &matrix, &booking_train, (&mean, &scale), config)?;
+    let mut click = LinearHead::fit("p_click", &matrix, &click_train, (&mean, &scale), config)?;
+    let mut booking = LinearHead::fit("p_booking", &matrix, &booking_train, (&mean, &scale), config)?;
     drop(matrix);
+    let calibration_x: Vec<f32> =
+        calibration.iter().flat_map(|&i| examples.x[i * dim..(i + 1) * dim].iter().copied()).collect();
+    let click_scaling = click.recalibrate(&calibration_x, &labels(&examples.click, &calibration))?;
+    let booking_scaling = booking.recalibrate(&calibration_x, &labels(&examples.booking, &calibration))?;
+    drop(calibration_x);
     let rate = |y: &[bool]| y.iter().filter(|b| **b).count() as f64 / y.len().max(1) as f64;
     let predict = |head: &LinearHead| -> Vec<f32> {
         valid.iter().map(|&i| head.probability(&examples.x[i * dim..(i + 1) * dim])).collect()
     };
     let quality = Quality {
-        click: HeadQuality::measure(
-            "p_click",
-            &predict(&click),
-            &labels(&examples.click, &valid),
-            rate(&click_train),
-        ),
+        click: HeadQuality::measure("p_click", &predict(&click), &labels(&examples.click, &valid), rate(&click_train)),
         booking: HeadQuality::measure(
             "p_booking",
             &predict(&booking),
@@ -403,6 +407,9 @@ pub fn fit(
             valid_impressions: valid.len(),
             train_clicks: click_train.iter().filter(|b| **b).count(),
             train_bookings: booking_train.iter().filter(|b| **b).count(),
+            calibration_impressions: calibration.len(),
+            click_scaling,
+            booking_scaling,
             cut,
             retrieval_model: retrieval_version.to_owned(),
             config: config.clone(),

@@ -21,8 +21,6 @@ pub mod train;
 pub mod tsne;
 
 pub use config::{HistoryMode, ModelConfig, Positives, TrainConfig};
-pub use data::{
-    Catalogue, Dataset, Event, EventKind, ItemRow, ItemStats, Shown, Split, SplitKind, UserRow, UserState,
-};
+pub use data::{Catalogue, Dataset, Event, EventKind, ItemRow, ItemStats, Shown, Split, SplitKind, UserRow, UserState};
 pub use error::{Result, RetrievalError};
 pub use model::TwoTower;
