@@ -242,8 +242,9 @@ struct Postings {
     by_price: Vec<(i64, u32)>,
     /// Located offers by cell.
     cells: FxHashMap<(i32, i32), Vec<u32>>,
-    /// Offers used online (and offers without a location, which no radius passes).
-    digital: Vec<u32>,
+    /// Offers used online (and offers without a location), by minimum age: the underage rules keep many
+    /// digital offers from younger users, so a radius query from them reaches only some of these lists.
+    digital: Vec<Vec<u32>>,
 }
 
 impl Postings {
@@ -252,7 +253,13 @@ impl Postings {
         self.by_price.insert(at, (o.price_cents, slot));
         match (o.digital, o.location) {
             (false, Some(l)) => self.cells.entry(cell_of(l)).or_default().push(slot),
-            _ => self.digital.push(slot),
+            _ => {
+                let age = usize::from(o.min_age);
+                if self.digital.len() <= age {
+                    self.digital.resize(age + 1, Vec::new());
+                }
+                self.digital[age].push(slot)
+            }
         }
     }
 
@@ -262,7 +269,7 @@ impl Postings {
         }
         let list = match (o.digital, o.location) {
             (false, Some(l)) => self.cells.get_mut(&cell_of(l)),
-            _ => Some(&mut self.digital),
+            _ => self.digital.get_mut(usize::from(o.min_age)),
         };
         if let Some(list) = list {
             list.retain(|&s| s != slot);
@@ -356,7 +363,13 @@ impl IvfIndex {
         for (i, o) in slots.offers.iter().enumerate() {
             match (o.digital, o.location) {
                 (false, Some(l)) => postings.cells.entry(cell_of(l)).or_default().push(i as u32),
-                _ => postings.digital.push(i as u32),
+                _ => {
+                    let age = usize::from(o.min_age);
+                    if postings.digital.len() <= age {
+                        postings.digital.resize(age + 1, Vec::new());
+                    }
+                    postings.digital[age].push(i as u32)
+                }
             }
         }
         let mut index = IvfIndex {
@@ -393,11 +406,12 @@ impl IvfIndex {
 
     /// The cheapest way to answer: the smallest posting list of a selective filter, when small enough.
     fn plan(&self, filters: &Filters) -> Plan<'_> {
-        let limit = self.params.exact_below;
+        if self.params.exact_below == 0 { Plan::Probe } else { self.smallest_posting(filters, self.params.exact_below).1 }
+    }
+
+    /// The smallest posting list of the query's filters holding at most `limit` offers, with its size.
+    fn smallest_posting(&self, filters: &Filters, limit: usize) -> (usize, Plan<'_>) {
         let mut best = (usize::MAX, Plan::Probe);
-        if limit == 0 {
-            return best.1;
-        }
         if let Some(max) = filters.max_price_cents {
             let upto = self.postings.by_price.partition_point(|&(p, _)| p <= max);
             if upto <= limit {
@@ -407,14 +421,15 @@ impl IvfIndex {
         if let Some(near) = &filters.near {
             let mut lists: Vec<&[u32]> = self.postings.cells_near(near).into_iter().map(Vec::as_slice).collect();
             if near.include_digital {
-                lists.push(&self.postings.digital);
+                let ages = filters.user_age.map_or(usize::MAX, |a| usize::from(a) + 1);
+                lists.extend(self.postings.digital.iter().take(ages).filter(|l| !l.is_empty()).map(Vec::as_slice));
             }
             let count = lists.iter().map(|l| l.len()).sum();
             if count <= limit && count < best.0 {
                 best = (count, Plan::Lists(lists));
             }
         }
-        best.1
+        best
     }
 }
 
@@ -513,11 +528,35 @@ impl VectorIndex for IvfIndex {
             self.centroids.chunks(dim).enumerate().map(|(c, row)| (dot(row, vector), c)).collect();
         order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let mut passed = 0usize;
+        let mut scanned = 0usize;
         for (probed, &(_, c)) in order.iter().enumerate() {
             // Enough partitions and enough offers that pass: stop.
             if probed >= self.params.nprobe && passed >= k {
                 break;
             }
+            // Few offers pass near the query (a selective conjunction): when a posting list of the
+            // filters is smaller than what is left to probe, score it exactly instead.
+            if probed == 4 * self.params.nprobe && passed < k && self.params.exact_below > 0 {
+                let left = slots.offers.len().saturating_sub(scanned);
+                if let (n, plan) = self.smallest_posting(filters, left / 2)
+                    && n <= left / 2
+                {
+                    let mut top = TopK::new(k, slots);
+                    let mut score = |slot: u32| {
+                        let s = slot as usize;
+                        if slots.alive[s] && filters.matches(&slots.offers[s]) {
+                            top.push(Scored { score: dot(vector, slots.vector(s)), slot });
+                        }
+                    };
+                    match plan {
+                        Plan::Cheapest(n) => self.postings.by_price[..n].iter().for_each(|&(_, slot)| score(slot)),
+                        Plan::Lists(lists) => lists.iter().flat_map(|l| l.iter()).for_each(|&slot| score(slot)),
+                        Plan::Probe => unreachable!("a posting list was found"),
+                    }
+                    return Ok(top.hits());
+                }
+            }
+            scanned += self.lists[c].len();
             for &s in &self.lists[c] {
                 let s = s as usize;
                 if !slots.alive[s] || !filters.matches(&slots.offers[s]) {
@@ -544,7 +583,9 @@ impl VectorIndex for IvfIndex {
             list.retain(|&s| alive[s as usize]);
         }
         self.postings.by_price.retain(|&(_, s)| alive[s as usize]);
-        self.postings.digital.retain(|&s| alive[s as usize]);
+        for list in &mut self.postings.digital {
+            list.retain(|&s| alive[s as usize]);
+        }
         for list in self.postings.cells.values_mut() {
             list.retain(|&s| alive[s as usize]);
         }
