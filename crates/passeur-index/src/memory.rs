@@ -406,7 +406,11 @@ impl IvfIndex {
 
     /// The cheapest way to answer: the smallest posting list of a selective filter, when small enough.
     fn plan(&self, filters: &Filters) -> Plan<'_> {
-        if self.params.exact_below == 0 { Plan::Probe } else { self.smallest_posting(filters, self.params.exact_below).1 }
+        if self.params.exact_below == 0 {
+            Plan::Probe
+        } else {
+            self.smallest_posting(filters, self.params.exact_below).1
+        }
     }
 
     /// The smallest posting list of the query's filters holding at most `limit` offers, with its size.

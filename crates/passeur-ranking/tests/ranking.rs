@@ -345,6 +345,16 @@ fn saved_models_load_with_the_same_probabilities_and_refuse_other_layouts() {
     assert!(err.contains("features"), "{err}");
 }
 
+/// A ranker over the fixture's models, with the instant of the held-out period's start and its popularity.
+fn ranker_at_cut(f: &Fixture, config: RankConfig) -> (Ranker<'_>, i64, passeur_ranking::Snapshot) {
+    let ranker =
+        Ranker::new(&f.model, &f.data.table, &f.data.popularity, &f.rules, config, &f.data.item_vectors, f.data.dim)
+            .unwrap();
+    let now = f.model.provenance.cut;
+    let snapshot = f.data.popularity.snapshot(&f.data.table, now, &ranker.config().sources);
+    (ranker, now, snapshot)
+}
+
 struct Served {
     index: ExactIndex,
 }
@@ -379,11 +389,7 @@ fn ranked_lists_follow_the_objective_and_explain_themselves() {
     let f = fixture();
     let s = served(f);
     let config = RankConfig { mixing: Mixing::None, max_category_share: 1.0, ..RankConfig::default() };
-    let ranker =
-        Ranker::new(&f.model, &f.data.table, &f.data.popularity, &f.rules, config, &f.data.item_vectors, f.data.dim)
-            .unwrap();
-    let now = f.model.provenance.cut;
-    let snapshot = f.data.popularity.snapshot(&f.data.table, now, &ranker.config().sources);
+    let (ranker, now, snapshot) = ranker_at_cut(f, config);
     let mut scratch = Scratch::default();
     let mut checked = 0;
     for u in (0..f.data.dataset.users.len()).step_by(37) {
@@ -428,11 +434,7 @@ fn an_offer_rich_in_bookings_and_diversification_rises_with_lambda() {
     let s = served(f);
     let config =
         RankConfig { mixing: Mixing::None, max_category_share: 1.0, keep: 500, list_len: 500, ..RankConfig::default() };
-    let ranker =
-        Ranker::new(&f.model, &f.data.table, &f.data.popularity, &f.rules, config, &f.data.item_vectors, f.data.dim)
-            .unwrap();
-    let now = f.model.provenance.cut;
-    let snapshot = f.data.popularity.snapshot(&f.data.table, now, &ranker.config().sources);
+    let (ranker, now, snapshot) = ranker_at_cut(f, config);
     let mut scratch = Scratch::default();
     let mut rose = 0;
     for u in (0..f.data.dataset.users.len()).step_by(41) {
@@ -466,18 +468,7 @@ fn an_offer_rich_in_bookings_and_diversification_rises_with_lambda() {
 fn cold_users_get_lists_from_popularity_sources() {
     let f = fixture();
     let s = served(f);
-    let ranker = Ranker::new(
-        &f.model,
-        &f.data.table,
-        &f.data.popularity,
-        &f.rules,
-        RankConfig::default(),
-        &f.data.item_vectors,
-        f.data.dim,
-    )
-    .unwrap();
-    let now = f.model.provenance.cut;
-    let snapshot = f.data.popularity.snapshot(&f.data.table, now, &ranker.config().sources);
+    let (ranker, now, snapshot) = ranker_at_cut(f, RankConfig::default());
     let mut scratch = Scratch::default();
     let mut served_lists = 0;
     for u in (0..f.data.dataset.users.len()).step_by(29) {
