@@ -85,6 +85,18 @@ impl Slots {
     fn hit(&self, slot: usize, score: f32) -> Hit {
         Hit::of(&self.offers[slot], score)
     }
+
+    /// The best k of `candidates` that are alive and pass the filters, scored exactly.
+    fn best_of(&self, vector: &[f32], filters: &Filters, k: usize, candidates: impl Iterator<Item = u32>) -> Vec<Hit> {
+        let mut top = TopK::new(k, self);
+        for slot in candidates {
+            let s = slot as usize;
+            if self.alive[s] && filters.matches(&self.offers[s]) {
+                top.push(Scored { score: dot(vector, self.vector(s)), slot });
+            }
+        }
+        top.hits()
+    }
 }
 
 /// A scored slot ordered for a min-heap of the best k (ties: lower offer id wins).
@@ -186,14 +198,7 @@ impl VectorIndex for ExactIndex {
 
     fn search(&self, vector: &[f32], filters: &Filters, k: usize) -> Result<Vec<Hit>> {
         crate::check_query(vector, self.slots.dim)?;
-        let slots = &self.slots;
-        let mut top = TopK::new(k, slots);
-        for s in 0..slots.offers.len() {
-            if slots.alive[s] && filters.matches(&slots.offers[s]) {
-                top.push(Scored { score: dot(vector, slots.vector(s)), slot: s as u32 });
-            }
-        }
-        Ok(top.hits())
+        Ok(self.slots.best_of(vector, filters, k, 0..self.slots.offers.len() as u32))
     }
 
     fn scan(&self, filters: &Filters, limit: usize) -> Result<Vec<Hit>> {
@@ -413,6 +418,19 @@ impl IvfIndex {
         }
     }
 
+    /// Scores a posting list exactly; `None` when the plan is to probe.
+    fn scan_posting(&self, plan: Plan<'_>, vector: &[f32], filters: &Filters, k: usize) -> Option<Vec<Hit>> {
+        match plan {
+            Plan::Probe => None,
+            Plan::Cheapest(n) => {
+                Some(self.slots.best_of(vector, filters, k, self.postings.by_price[..n].iter().map(|&(_, s)| s)))
+            }
+            Plan::Lists(lists) => {
+                Some(self.slots.best_of(vector, filters, k, lists.iter().flat_map(|l| l.iter().copied())))
+            }
+        }
+    }
+
     /// The smallest posting list of the query's filters holding at most `limit` offers, with its size.
     fn smallest_posting(&self, filters: &Filters, limit: usize) -> (usize, Plan<'_>) {
         let mut best = (usize::MAX, Plan::Probe);
@@ -506,28 +524,11 @@ impl VectorIndex for IvfIndex {
     fn search(&self, vector: &[f32], filters: &Filters, k: usize) -> Result<Vec<Hit>> {
         crate::check_query(vector, self.slots.dim)?;
         let dim = self.slots.dim;
+        if let Some(hits) = self.scan_posting(self.plan(filters), vector, filters, k) {
+            return Ok(hits);
+        }
         let slots = &self.slots;
         let mut top = TopK::new(k, slots);
-        let mut exact = |slot: u32| {
-            let s = slot as usize;
-            if slots.alive[s] && filters.matches(&slots.offers[s]) {
-                let score = dot(vector, slots.vector(s));
-                if top.worst().is_none_or(|w| score >= w) {
-                    top.push(Scored { score, slot });
-                }
-            }
-        };
-        match self.plan(filters) {
-            Plan::Cheapest(n) => {
-                self.postings.by_price[..n].iter().for_each(|&(_, slot)| exact(slot));
-                return Ok(top.hits());
-            }
-            Plan::Lists(lists) => {
-                lists.iter().flat_map(|l| l.iter()).for_each(|&slot| exact(slot));
-                return Ok(top.hits());
-            }
-            Plan::Probe => {}
-        }
         let mut order: Vec<(f32, usize)> =
             self.centroids.chunks(dim).enumerate().map(|(c, row)| (dot(row, vector), c)).collect();
         order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -542,22 +543,8 @@ impl VectorIndex for IvfIndex {
             // filters is smaller than what is left to probe, score it exactly instead.
             if probed == 4 * self.params.nprobe && passed < k && self.params.exact_below > 0 {
                 let left = slots.offers.len().saturating_sub(scanned);
-                if let (n, plan) = self.smallest_posting(filters, left / 2)
-                    && n <= left / 2
-                {
-                    let mut top = TopK::new(k, slots);
-                    let mut score = |slot: u32| {
-                        let s = slot as usize;
-                        if slots.alive[s] && filters.matches(&slots.offers[s]) {
-                            top.push(Scored { score: dot(vector, slots.vector(s)), slot });
-                        }
-                    };
-                    match plan {
-                        Plan::Cheapest(n) => self.postings.by_price[..n].iter().for_each(|&(_, slot)| score(slot)),
-                        Plan::Lists(lists) => lists.iter().flat_map(|l| l.iter()).for_each(|&slot| score(slot)),
-                        Plan::Probe => unreachable!("a posting list was found"),
-                    }
-                    return Ok(top.hits());
+                if let Some(hits) = self.scan_posting(self.smallest_posting(filters, left / 2).1, vector, filters, k) {
+                    return Ok(hits);
                 }
             }
             scanned += self.lists[c].len();
