@@ -493,7 +493,7 @@ fn cold_users_get_lists_from_popularity_sources() {
         served_lists += 1;
     }
     assert!(served_lists > 5);
-    // An unknown offer id from the index is skipped, not a panic: candidates carry table offers only.
+    // A single candidate with no vector for the user still yields a one-offer list.
     let cands = vec![Candidate { offer: 0, origins: vec![Origin { source: Source::Tops, rank: 0 }] }];
     let user = f.data.fresh_user(0);
     let filters = Filters::default();
