@@ -60,6 +60,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// The service on DATA_DIR over loopback, open-loop: GET /health (baseline), recommendations alone,
+    /// recommendations mixed with event writes; throughput, p50/p90/p99, errors. Writes events into DATA_DIR.
+    Serve {
+        /// Requests per second.
+        #[arg(long, default_value_t = 200.0)]
+        rate: f64,
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Share of event writes in the mixed phase.
+        #[arg(long, default_value_t = 0.3)]
+        event_share: f64,
+        /// Seed of the requests' users and offers.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Generation and import throughput (rows/s) of a synthetic world.
     World {
         /// small, medium or large.
@@ -77,6 +93,9 @@ pub fn run(data_dir: &Path, command: BenchCommand) -> Result<ExitCode> {
             crate::bench_index::run(data_dir, offers, dim, queries, seed, &ann)
         }
         BenchCommand::Ranking { candidates, users, seed } => crate::ranking::bench(data_dir, candidates, users, seed),
+        BenchCommand::Serve { rate, seconds, event_share, seed } => {
+            crate::serve::bench(data_dir, rate, seconds, event_share, seed)
+        }
         BenchCommand::World { scale, seed } => world(data_dir, scale, seed),
         BenchCommand::Diversity { scale, seed, rules } => crate::bench_diversity::run(data_dir, scale, seed, &rules),
     }

@@ -313,8 +313,42 @@ pub struct DemoArgs {
     /// World size.
     #[arg(long, default_value = "medium", value_parser = parse_scale)]
     scale: Scale,
+    /// Where the service listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// The sentence-transformers model of offer texts.
+    #[arg(long, env = "PASSEUR_MODEL_DIR", default_value = "models/all-MiniLM-L6-v2")]
+    model_dir: PathBuf,
+    /// Set everything up, print the summary, and exit without serving.
+    #[arg(long)]
+    setup_only: bool,
+    /// Do not embed texts and retrain with them in the background while serving.
+    #[arg(long)]
+    no_upgrade: bool,
 }
 
+/// Training impressions of the demo's ranking model (the full default, 1 M, takes about 14 minutes here).
+const DEMO_RANKING_EXAMPLES: &str = "200000";
+
+fn run_step(label: &str, words: &[&str]) -> Result<()> {
+    let started = Instant::now();
+    out!("\n== {label}");
+    let code = crate::dispatch(words)?;
+    if code != ExitCode::SUCCESS {
+        bail!("{label} failed");
+    }
+    out!("== {label}: done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The main job: the world, the models, the index, then the service with demo keys.
+///
+/// First run: the world is generated and imported, retrieval is trained on
+/// content and behaviour, ranking on a sample of the impression logs, the
+/// index built; the service starts at once. Then, while it serves, offer
+/// texts are embedded with the sentence-transformers model, both models are
+/// retrained with them into new folders, swapped in and hot-reloaded. Later
+/// runs find everything in the data directory and serve within seconds.
 pub fn demo(data_dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
     let marker = data_dir.join("demo-world.done");
     let started = Instant::now();
@@ -328,17 +362,177 @@ pub fn demo(data_dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
         }
+        let _ = std::fs::remove_dir_all(data_dir.join("models"));
+        let _ = std::fs::remove_dir_all(data_dir.join("index"));
         let mut store = SqliteStore::open(data_dir)?;
         let files = ImportFile::discover(&world_dir)?;
         let rows = import_into(&mut store, &files, 100, true)?;
         out!("imported {rows} rows into {}", store.path().display());
         std::fs::write(&marker, format!("scale={:?} seed={}\n", args.scale, args.seed))?;
     }
-    let store = SqliteStore::open(data_dir)?;
-    let on = store_reference_date(args.scale, args.seed);
-    print_stats(&store.stats(on)?);
-    out!("\nready in {:.1} s; data in {}", started.elapsed().as_secs_f64(), data_dir.display());
-    Ok(ExitCode::SUCCESS)
+    {
+        let store = SqliteStore::open(data_dir)?;
+        let on = store_reference_date(args.scale, args.seed);
+        print_stats(&store.stats(on)?);
+    }
+    let dir = data_dir.to_str().context("the data directory's path is not UTF-8")?;
+    let models = data_dir.join("models");
+    if !models.join("retrieval").join("bundle.json").exists() {
+        // Fast path to a serving system: behaviour and content without text (texts come in the background).
+        run_step(
+            "training retrieval (two towers, content and behaviour)",
+            &["--data-dir", dir, "train", "retrieval", "--text-model", "none"],
+        )?;
+        let _ = std::fs::remove_dir_all(models.join("ranking"));
+    }
+    if !models.join("ranking").join("ranking.json").exists() {
+        run_step(
+            "training ranking (p(click), p(booking) on the impression logs)",
+            &["--data-dir", dir, "train", "ranking", "--max-examples", DEMO_RANKING_EXAMPLES],
+        )?;
+    }
+    if !data_dir.join("index").exists() {
+        run_step("building the LanceDB index", &["--data-dir", dir, "index", "build"])?;
+    }
+    let upgrade = !args.no_upgrade && !data_dir.join("demo-text.done").exists();
+    let have_text_model = args.model_dir.join("config.json").exists();
+    if upgrade && !have_text_model {
+        out!(
+            "\nthe text model is not in {}: run `bash scripts/fetch-assets.sh` to fetch it (the demo serves without texts)",
+            args.model_dir.display()
+        );
+    }
+    out!("\nset up in {:.1} s", started.elapsed().as_secs_f64());
+    if args.setup_only {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut store = SqliteStore::open(data_dir)?;
+    for k in store.api_keys()? {
+        if k.label.starts_with("demo") && !k.revoked {
+            store.revoke_api_key(&k.id)?;
+        }
+    }
+    let partner = first_partner(&store)?;
+    let (app_key, _) = crate::serve::create_key(&mut store, passeur_server::keys::Scope::App, None, "demo app")?;
+    let (admin_key, _) = crate::serve::create_key(&mut store, passeur_server::keys::Scope::Admin, None, "demo admin")?;
+    let partner_key = match &partner {
+        Some((p, _)) => Some(crate::serve::create_key(
+            &mut store,
+            passeur_server::keys::Scope::Partner,
+            Some(p.clone()),
+            "demo partner",
+        )?),
+        None => None,
+    };
+    let user = first_user(&store)?;
+    drop(store);
+    let mut config = crate::serve::load_config(None, Some(&args.listen))?;
+    config.clock = passeur_server::ClockKind::Store;
+    config.text_model_dir = args.model_dir.display().to_string();
+    let model_dir = args.model_dir.clone();
+    let data = data_dir.to_owned();
+    crate::serve::serve_with(data_dir, config, move |address, state| {
+        let base = format!("http://{address}");
+        out!("\npasseur is serving on {base} (the world's clock: the last stored event, running on)");
+        out!("demo keys (shown once; stored hashed): app {app_key}");
+        out!("                                       admin {admin_key}");
+        if let (Some((key, _)), Some((p, venue))) = (&partner_key, &partner) {
+            out!("                                       partner {p} (venue {venue}) {key}");
+        }
+        let u = user.as_deref().unwrap_or("u00001");
+        out!("\ntry:");
+        out!("  curl -s {base}/ready");
+        out!("  curl -s -H 'Authorization: Bearer {app_key}' '{base}/v1/users/{u}/recommendations?limit=5&explain=true'");
+        out!("  curl -s -H 'Authorization: Bearer {app_key}' {base}/v1/users/{u}/diversification");
+        out!("  curl -s -H 'Authorization: Bearer {app_key}' {base}/v1/users/{u}/playlists");
+        out!(
+            "  curl -s -H 'Authorization: Bearer {app_key}' -H 'content-type: application/json' \\\n       -d '{{\"kind\":\"booking\",\"user_id\":\"{u}\",\"offer_id\":\"OFFER\"}}' {base}/v1/events"
+        );
+        out!("  curl -s {base}/metrics | grep passeur_http_requests");
+        out!("  curl -s {base}/openapi.json");
+        out!("(Ctrl-C stops it; the next run starts from {} in seconds)", data.display());
+        if upgrade && have_text_model {
+            let state = std::sync::Arc::clone(state);
+            let handle = tokio::runtime::Handle::current();
+            std::thread::spawn(move || {
+                if let Err(e) = upgrade_with_text(&data, &model_dir, &state, &handle) {
+                    tracing::error!(error = %format!("{e:#}"), "the background retraining with texts failed");
+                }
+            });
+        }
+    })
+}
+
+/// While serving: embeds the offers' texts, retrains both models with them into new folders,
+/// swaps the folders and hot-reloads the service.
+fn upgrade_with_text(
+    data_dir: &Path,
+    model_dir: &Path,
+    state: &std::sync::Arc<passeur_server::AppState>,
+    runtime: &tokio::runtime::Handle,
+) -> Result<()> {
+    let dir = data_dir.to_str().context("the data directory's path is not UTF-8")?;
+    let models = data_dir.join("models");
+    let (next_retrieval, next_ranking) = (models.join("retrieval.next"), models.join("ranking.next"));
+    let model = model_dir.to_str().context("the model path is not UTF-8")?;
+    out!("\n[background] embedding offer texts, then retraining with them; the service keeps serving");
+    run_step("[background] embedding offer texts", &["--data-dir", dir, "embed", "--model-dir", model])?;
+    let nr = next_retrieval.to_str().context("path")?;
+    run_step(
+        "[background] retraining retrieval with texts",
+        &["--data-dir", dir, "train", "retrieval", "--model-dir", nr],
+    )?;
+    let nk = next_ranking.to_str().context("path")?;
+    run_step(
+        "[background] retraining ranking",
+        &[
+            "--data-dir",
+            dir,
+            "train",
+            "ranking",
+            "--retrieval-dir",
+            nr,
+            "--model-dir",
+            nk,
+            "--max-examples",
+            DEMO_RANKING_EXAMPLES,
+        ],
+    )?;
+    for (next, live) in [(&next_retrieval, models.join("retrieval")), (&next_ranking, models.join("ranking"))] {
+        let old = live.with_extension("old");
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(&live, &old)?;
+        std::fs::rename(next, &live)?;
+        std::fs::remove_dir_all(&old)?;
+    }
+    let (retrieval, ranking, seconds) = runtime
+        .block_on(state.reload())
+        .map_err(|e| anyhow::anyhow!("reload: {}", e.body.message))?;
+    std::fs::write(data_dir.join("demo-text.done"), "texts embedded, models retrained with them\n")?;
+    out!("[background] now serving retrieval {retrieval} and ranking {ranking} (loaded in {seconds:.1} s, swapped at once)");
+    Ok(())
+}
+
+fn first_partner(store: &SqliteStore) -> Result<Option<(String, String)>> {
+    let mut found = None;
+    store.scan_venues(&mut |v| {
+        if found.is_none() && !v.is_digital() {
+            found = Some((v.partner_id.clone(), v.id.clone()));
+        }
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+fn first_user(store: &SqliteStore) -> Result<Option<String>> {
+    let mut found = None;
+    store.scan_users(&mut |u| {
+        if found.is_none() {
+            found = Some(u.id.clone());
+        }
+        Ok(())
+    })?;
+    Ok(found)
 }
 
 fn store_reference_date(scale: Scale, seed: u64) -> chrono::NaiveDate {

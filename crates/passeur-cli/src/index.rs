@@ -1,10 +1,10 @@
 //! `passeur index build|optimize|eval|query`: the vector index of offers.
 
 use anyhow::{Context, Result, bail};
-use passeur_domain::{InteractionKind, Offer, Timestamp, User, Venue};
+use passeur_domain::{InteractionKind, Offer, User, Venue};
 use passeur_index::playlist::{PlaylistConfig, PlaylistContext, build};
 use passeur_index::{
-    AnnKind, ExactIndex, Filters, IndexedOffer, IvfIndex, IvfParams, LanceIndex, LanceParams, Near, Probe, VectorIndex,
+    AnnKind, ExactIndex, Filters, IndexedOffer, IvfIndex, IvfParams, LanceIndex, LanceParams, Probe, VectorIndex,
     exact_answers, measure,
 };
 use passeur_retrieval::bundle::read_vectors;
@@ -177,15 +177,7 @@ pub fn load_catalogue(store: &SqliteStore, model_dir: &Path) -> Result<Catalogue
 
 /// A user's filters: credit, bookable now, not booked yet, near home or digital, age.
 pub fn user_filters(user: &User, booked: &[String], now: i64, radius_km: f64) -> Filters {
-    let age = passeur_domain::age_on(user.birth_date, Timestamp(now).date()).clamp(0, 255) as u8;
-    Filters {
-        max_price_cents: Some(user.credit_cents),
-        bookable_at: Some(now),
-        exclude_offers: booked.to_vec(),
-        near: user.home.map(|point| Near { point, radius_km, include_digital: true }),
-        user_age: Some(age),
-        ..Filters::default()
-    }
+    Filters::for_user(user, booked, now, radius_km)
 }
 
 fn lance_params(ann: &str, exact_below: usize) -> Result<LanceParams> {

@@ -25,6 +25,7 @@ mod index;
 mod progress;
 mod ranking;
 mod retrieval;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -51,7 +52,7 @@ enum Command {
     Export(commands::ExportArgs),
     /// Shows counts by category, format, age and department, bookings per user and credit spent.
     Stats(commands::StatsArgs),
-    /// Runs the demo: on first run generates the medium world into the data directory, then summarises it.
+    /// The main job: generates the medium world, embeds, trains retrieval and ranking, builds the index, serves.
     Demo(commands::DemoArgs),
     /// Embeds the text of every new or changed offer with a sentence-transformers model.
     Embed(embed::EmbedArgs),
@@ -73,6 +74,11 @@ enum Command {
     /// The vector index of offers (LanceDB): build, optimise, evaluate recall and latency, query playlists.
     #[command(subcommand)]
     Index(index::IndexCommand),
+    /// Serves the HTTP JSON API on the data directory (see passeur.toml).
+    Serve(serve::ServeArgs),
+    /// API keys of the service: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Keys(serve::KeysCommand),
     /// Benchmarks that print figures and ratios.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -83,8 +89,23 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PASSEUR_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    let result = match cli.command {
+    match execute(Cli::parse()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a command line given as words (the demo chains commands this way).
+pub fn dispatch(words: &[&str]) -> anyhow::Result<ExitCode> {
+    let cli = Cli::try_parse_from(std::iter::once("passeur").chain(words.iter().copied()))?;
+    execute(cli)
+}
+
+fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
         Command::Generate(args) => commands::generate(&args),
         Command::Import(args) => commands::import(&cli.data_dir, &args),
         Command::Export(args) => commands::export(&cli.data_dir, &args),
@@ -97,13 +118,8 @@ fn main() -> ExitCode {
         Command::Map(command) => retrieval::map_command(&cli.data_dir, command),
         Command::Dataset(command) => retrieval::dataset_command(command),
         Command::Index(command) => index::run(&cli.data_dir, command),
+        Command::Serve(args) => serve::serve(&cli.data_dir, &args),
+        Command::Keys(command) => serve::keys(&cli.data_dir, command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
-    };
-    match result {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
     }
 }

@@ -41,6 +41,20 @@ pub struct Filters {
 }
 
 impl Filters {
+    /// A user's filters: price within the remaining credit, bookable at `now`, not booked yet, within
+    /// `radius_km` of home or digital, allowed at the user's age.
+    pub fn for_user(user: &passeur_domain::User, booked: &[String], now: i64, radius_km: f64) -> Filters {
+        let age = passeur_domain::age_on(user.birth_date, passeur_domain::Timestamp(now).date()).clamp(0, 255) as u8;
+        Filters {
+            max_price_cents: Some(user.credit_cents),
+            bookable_at: Some(now),
+            exclude_offers: booked.to_vec(),
+            near: user.home.map(|point| Near { point, radius_km, include_digital: true }),
+            user_age: Some(age),
+            ..Filters::default()
+        }
+    }
+
     /// True when the offer passes every filter.
     pub fn matches(&self, o: &IndexedOffer) -> bool {
         if self.max_price_cents.is_some_and(|max| o.price_cents > max) {

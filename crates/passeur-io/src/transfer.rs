@@ -89,6 +89,8 @@ fn row_error_of(error: StoreError, file: &Path, line: u64) -> Result<RowError> {
             at(Some(field), format!("no {target} with id {missing:?}"))
         }
         e @ (StoreError::AlreadyCancelled { .. } | StoreError::NotBookable { .. }) => at(None, e.to_string()),
+        // Imports write row by row; a batch error can only come from a live batch, whose item is the row.
+        StoreError::InBatch { source, .. } => return row_error_of(*source, file, line),
         e @ (StoreError::Corrupt { .. }
         | StoreError::SchemaTooNew { .. }
         | StoreError::Io { .. }

@@ -24,5 +24,5 @@ pub use config::{Mixing, RankConfig, SourceConfig, TrainConfig};
 pub use error::{RankingError, Result};
 pub use features::{FeatureSpace, OfferTable, Popularity, Request, Snapshot, UserSnapshot};
 pub use model::{LinearHead, RankingModel};
-pub use rank::{Candidate, Origin, Policy, Ranked, Ranker, Scratch, Source, UserRequest, objective};
+pub use rank::{Candidate, Origin, Policy, Ranked, Ranker, RankerParts, Scratch, Source, UserRequest, objective};
 pub use train::{Examples, RankingData};

@@ -14,6 +14,7 @@ use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 /// Where a candidate came from.
@@ -121,15 +122,50 @@ pub enum Policy {
 /// The ranking stage, ready to serve: models, offers, popularity, settings.
 pub struct Ranker<'a> {
     model: &'a RankingModel,
-    space: FeatureSpace,
     table: &'a OfferTable,
     popularity: &'a Popularity,
     rules: &'a DiversificationRules,
     config: RankConfig,
     item_vectors: &'a [f32],
     dim: usize,
+    parts: Cow<'a, RankerParts>,
+}
+
+/// What a ranker precomputes over an offer table: the feature layout, the
+/// reference sample of item vectors (estimated retrieval ranks), offers by
+/// creation (the "new" source). A live service keeps one beside its table and
+/// builds a [`Ranker`] per request with [`Ranker::with_parts`].
+#[derive(Debug, Clone)]
+pub struct RankerParts {
+    space: FeatureSpace,
     reference: Vec<f32>,
     by_creation: Vec<u32>,
+}
+
+impl RankerParts {
+    /// The parts of `table` (item vectors row-major in table order, `dim` each); the reference sample is
+    /// drawn with the model's training seed.
+    pub fn new(model: &RankingModel, table: &OfferTable, item_vectors: &[f32], dim: usize) -> RankerParts {
+        let n = table.len();
+        let mut rng = ChaCha8Rng::seed_from_u64(model.provenance.config.seed);
+        let mut picked = sample(&mut rng, n, model.provenance.config.reference_sample.min(n)).into_vec();
+        picked.sort_unstable();
+        let reference = picked.iter().flat_map(|&o| item_vectors[o * dim..(o + 1) * dim].iter().copied()).collect();
+        let mut by_creation: Vec<u32> = (0..n as u32).collect();
+        by_creation.sort_by(|&a, &b| newer_first(table, a, b));
+        RankerParts { space: FeatureSpace::new(), reference, by_creation }
+    }
+
+    /// Takes in offer `o` of `table`, just added or changed (its creation instant may have moved).
+    pub fn note_offer(&mut self, table: &OfferTable, o: u32) {
+        self.by_creation.retain(|&x| x != o);
+        let at = self.by_creation.partition_point(|&x| newer_first(table, x, o) == Ordering::Less);
+        self.by_creation.insert(at, o);
+    }
+}
+
+fn newer_first(table: &OfferTable, a: u32, b: u32) -> Ordering {
+    table.facts[b as usize].created_at.cmp(&table.facts[a as usize].created_at).then(a.cmp(&b))
 }
 
 /// Scratch space reused across requests.
@@ -151,27 +187,23 @@ impl<'a> Ranker<'a> {
         dim: usize,
     ) -> Result<Ranker<'a>> {
         config.validate()?;
-        let n = table.len();
-        let mut rng = ChaCha8Rng::seed_from_u64(model.provenance.config.seed);
-        let mut picked = sample(&mut rng, n, model.provenance.config.reference_sample.min(n)).into_vec();
-        picked.sort_unstable();
-        let reference = picked.iter().flat_map(|&o| item_vectors[o * dim..(o + 1) * dim].iter().copied()).collect();
-        let mut by_creation: Vec<u32> = (0..n as u32).collect();
-        by_creation.sort_by(|&a, &b| {
-            table.facts[b as usize].created_at.cmp(&table.facts[a as usize].created_at).then(a.cmp(&b))
-        });
-        Ok(Ranker {
-            model,
-            space: FeatureSpace::new(),
-            table,
-            popularity,
-            rules,
-            config,
-            item_vectors,
-            dim,
-            reference,
-            by_creation,
-        })
+        let parts = Cow::Owned(RankerParts::new(model, table, item_vectors, dim));
+        Ok(Ranker { model, table, popularity, rules, config, item_vectors, dim, parts })
+    }
+
+    /// A ranker over `table` with its precomputed `parts` (cheap: nothing is copied).
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_parts(
+        model: &'a RankingModel,
+        table: &'a OfferTable,
+        popularity: &'a Popularity,
+        rules: &'a DiversificationRules,
+        config: RankConfig,
+        item_vectors: &'a [f32],
+        dim: usize,
+        parts: &'a RankerParts,
+    ) -> Ranker<'a> {
+        Ranker { model, table, popularity, rules, config, item_vectors, dim, parts: Cow::Borrowed(parts) }
     }
 
     /// The settings.
@@ -181,7 +213,7 @@ impl<'a> Ranker<'a> {
 
     /// The feature layout.
     pub fn space(&self) -> &FeatureSpace {
-        &self.space
+        &self.parts.space
     }
 
     fn vector(&self, o: u32) -> &[f32] {
@@ -220,7 +252,7 @@ impl<'a> Ranker<'a> {
             add(o, Source::Trends, rank);
         }
         let since = request.now - s.new_days * passeur_domain::Timestamp::DAY;
-        let mut recent = self.by_creation.iter().copied().filter(|&o| {
+        let mut recent = self.parts.by_creation.iter().copied().filter(|&o| {
             let c = self.table.facts[o as usize].created_at;
             c <= request.now
         });
@@ -297,9 +329,9 @@ impl<'a> Ranker<'a> {
         policy: Policy,
         scratch: &mut Scratch,
     ) -> Vec<Ranked> {
-        let dim = self.space.dim();
+        let dim = self.parts.space.dim();
         scratch.row.resize(dim, 0.0);
-        let view = request.vector.map(|v| RetrievalView::new(v, &self.reference, self.dim, self.table.len()));
+        let view = request.vector.map(|v| RetrievalView::new(v, &self.parts.reference, self.dim, self.table.len()));
         let context = Request::at(request.now);
         candidates
             .iter()
@@ -311,7 +343,7 @@ impl<'a> Ranker<'a> {
                     }
                     _ => (0.0, self.table.len() as f32),
                 };
-                let points = self.space.compute(
+                let points = self.parts.space.compute(
                     self.table,
                     self.popularity,
                     snapshot,

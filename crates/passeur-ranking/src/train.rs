@@ -11,7 +11,7 @@ use crate::metrics::HeadQuality;
 use crate::model::{LinearHead, Provenance, RankingModel, design_matrix, standardisation};
 use passeur_diversity::DiversificationRules;
 use passeur_domain::{GeoPoint, Offer, Timestamp, Venue};
-use passeur_retrieval::bundle::{check_same_ids, load_bundle, read_vectors};
+use passeur_retrieval::bundle::{load_bundle, read_vectors};
 use passeur_retrieval::{Dataset, EventKind, TwoTower, UserRow, UserState};
 use passeur_store::RecordStore;
 use rand::seq::index::sample;
@@ -50,19 +50,24 @@ impl RankingData {
     /// Reads the retrieval bundle in `retrieval_dir` and the store.
     pub fn load(store: &dyn RecordStore, retrieval_dir: &Path) -> Result<RankingData> {
         let (model, meta) = load_bundle(retrieval_dir)?;
-        let dataset = Dataset::from_store(
+        let dataset = Dataset::from_store_ordered(
             store,
             meta.text_model.as_deref(),
             model.config.artist_buckets,
             Some(meta.departments.clone()),
+            Some((&meta.offer_ids, &meta.user_ids)),
         )?;
-        check_same_ids(&meta, &dataset)?;
-        let (ids, item_vectors, dim) = read_vectors(&retrieval_dir.join("item_vectors.parquet"))?;
-        if ids != dataset.catalogue.offer_ids {
+        let (ids, mut item_vectors, dim) = read_vectors(&retrieval_dir.join("item_vectors.parquet"))?;
+        if ids.len() > dataset.catalogue.len() || ids[..] != dataset.catalogue.offer_ids[..ids.len()] {
             return Err(RankingError::Data(format!(
                 "{}: the item vectors do not follow the catalogue: retrain with `passeur train retrieval`",
                 retrieval_dir.display()
             )));
+        }
+        // Offers added since training: the item tower embeds them from their content.
+        let added: Vec<u32> = (ids.len() as u32..dataset.catalogue.len() as u32).collect();
+        if !added.is_empty() {
+            item_vectors.extend(model.item_vectors(&dataset.catalogue, &added)?);
         }
         let mut venues: FxHashMap<String, Venue> = FxHashMap::default();
         store.scan_venues(&mut |v| {

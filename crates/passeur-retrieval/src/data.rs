@@ -414,6 +414,21 @@ impl Dataset {
         artist_buckets: usize,
         departments: Option<Vec<String>>,
     ) -> Result<Dataset> {
+        Dataset::from_store_ordered(store, text_model, artist_buckets, departments, None)
+    }
+
+    /// As [`Dataset::from_store`], with the offers and users a model was trained on
+    /// (`known`: offer ids, user ids, in the model's table order) first, in that
+    /// order, and records added since after them, by id: the model's id tables
+    /// line up, and new records are content-only to it. A known id missing from
+    /// the store is an error.
+    pub fn from_store_ordered(
+        store: &dyn RecordStore,
+        text_model: Option<&str>,
+        artist_buckets: usize,
+        departments: Option<Vec<String>>,
+        known: Option<(&[String], &[String])>,
+    ) -> Result<Dataset> {
         let mut venues: FxHashMap<String, Venue> = FxHashMap::default();
         store.scan_venues(&mut |v| {
             venues.insert(v.id.clone(), v);
@@ -425,6 +440,9 @@ impl Dataset {
             Ok(())
         })?;
         offers.sort_by(|a, b| a.id.cmp(&b.id));
+        if let Some((known_offers, _)) = known {
+            align(&mut offers, known_offers, |o| &o.id, "offer")?;
+        }
         let mut texts: FxHashMap<String, Vec<f32>> = FxHashMap::default();
         if let Some(model) = text_model {
             store.scan_offer_embeddings(model, &mut |id, v| {
@@ -451,6 +469,9 @@ impl Dataset {
             Ok(())
         })?;
         users.sort_by(|a, b| a.id.cmp(&b.id));
+        if let Some((_, known_users)) = known {
+            align(&mut users, known_users, |u| &u.id, "user")?;
+        }
         let departments = departments.unwrap_or_else(|| {
             let mut names: Vec<String> = users.iter().map(|u| u.department.clone()).collect();
             names.sort();
@@ -553,6 +574,33 @@ impl Dataset {
     pub fn events(&self) -> usize {
         self.timelines.iter().map(Vec::len).sum()
     }
+}
+
+/// Puts the records whose ids are in `known` first, in that order, the others
+/// after them in their current order; fails when a known id is missing.
+fn align<T>(records: &mut Vec<T>, known: &[String], id: impl Fn(&T) -> &String, what: &str) -> Result<()> {
+    let position: FxHashMap<&str, usize> = known.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
+    let mut slots: Vec<Option<T>> = (0..known.len()).map(|_| None).collect();
+    let mut rest = Vec::new();
+    for r in records.drain(..) {
+        match position.get(id(&r).as_str()) {
+            Some(&i) => slots[i] = Some(r),
+            None => rest.push(r),
+        }
+    }
+    for (i, slot) in slots.into_iter().enumerate() {
+        match slot {
+            Some(r) => records.push(r),
+            None => {
+                return Err(RetrievalError::Data(format!(
+                    "{what} {:?} of the trained model is no longer in the store: retrain with `passeur train retrieval`",
+                    known[i]
+                )));
+            }
+        }
+    }
+    records.append(&mut rest);
+    Ok(())
 }
 
 /// How events are split into training, validation and test.

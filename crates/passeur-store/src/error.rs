@@ -68,6 +68,14 @@ pub enum StoreError {
         /// The cause.
         source: std::io::Error,
     },
+    /// One event of a batch failed; nothing of the batch was written.
+    #[error("item {index} of the batch: {source}")]
+    InBatch {
+        /// 0-based position in the batch.
+        index: usize,
+        /// Why it failed.
+        source: Box<StoreError>,
+    },
     /// The SQLite engine failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),

@@ -18,7 +18,7 @@ mod sqlite;
 mod stats;
 
 pub use error::{Result, StoreError};
-pub use sqlite::{SCHEMA_VERSION, SqliteStore, StoreConfig, Synchronous};
+pub use sqlite::{ApiKeyRecord, SCHEMA_VERSION, SqliteStore, StoreConfig, Synchronous, Write, Written};
 pub use stats::{Counts, Stats};
 
 use passeur_domain::{Interaction, Offer, User, Venue};
@@ -49,6 +49,11 @@ pub trait RecordStore: Send {
     /// stock (refusing with [`passeur_domain::DomainError::InsufficientCredit`]
     /// when the credit is short); for a cancellation, refunds both.
     fn record_event(&mut self, event: &Interaction) -> Result<EventOutcome>;
+
+    /// Records live events as [`RecordStore::record_event`] does, all or none,
+    /// in order (a cancellation may follow its booking in the same batch). A
+    /// failure is [`StoreError::InBatch`] naming the event's position.
+    fn record_events(&mut self, events: &[Interaction]) -> Result<Vec<EventOutcome>>;
 
     /// A venue by id.
     fn venue(&self, id: &str) -> Result<Option<Venue>>;

@@ -86,6 +86,16 @@ const MIGRATIONS: &[&str] = &[
         key TEXT NOT NULL,
         PRIMARY KEY (model, offer_id)
     );",
+    // 3: the service's API keys, stored as SHA-256 digests of the secret.
+    "CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY NOT NULL,
+        digest TEXT NOT NULL UNIQUE,
+        scope TEXT NOT NULL,
+        partner_id TEXT,
+        label TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );",
 ];
 
 /// How hard SQLite works to keep a commit through a power cut.
@@ -161,6 +171,172 @@ impl SqliteStore {
     /// The schema version on disk.
     pub fn schema_version(&self) -> Result<u32> {
         Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Applies independent writes in one transaction, each inside its own
+    /// savepoint: a write that fails is rolled back alone and reported in its
+    /// slot, the others are made durable by one commit (one fsync for many
+    /// requests: the service's group commit). The outer error is for the
+    /// commit itself; then nothing was written.
+    pub fn write_group(&mut self, writes: &[Write]) -> Result<Vec<Result<Written>>> {
+        let mut tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(writes.len());
+        for write in writes {
+            let mut sp = tx.savepoint()?;
+            let result = apply_write(&sp, write);
+            if result.is_ok() {
+                sp.commit()?;
+            } else {
+                sp.rollback()?;
+                sp.finish()?;
+            }
+            results.push(result);
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+
+    /// Opens a read transaction and pins its snapshot: every read on this
+    /// connection until [`SqliteStore::end_snapshot`] sees the store as it is
+    /// now, whatever other connections commit meanwhile (WAL snapshot isolation).
+    pub fn begin_snapshot(&self) -> Result<()> {
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        self.conn.query_row("SELECT count(*) FROM venues", [], |r| r.get::<_, i64>(0))?;
+        Ok(())
+    }
+
+    /// Ends the read transaction of [`SqliteStore::begin_snapshot`].
+    pub fn end_snapshot(&self) -> Result<()> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    /// Stores an API key record (by digest; the secret itself is never stored).
+    pub fn put_api_key(&mut self, key: &ApiKeyRecord) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO api_keys (id, digest, scope, partner_id, label, created_at, revoked)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(id) DO UPDATE SET digest = excluded.digest, scope = excluded.scope,
+                 partner_id = excluded.partner_id, label = excluded.label, revoked = excluded.revoked",
+            )?
+            .execute(params![key.id, key.digest, key.scope, key.partner_id, key.label, key.created_at, key.revoked])?;
+        Ok(())
+    }
+
+    /// Every API key record, oldest first.
+    pub fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, digest, scope, partner_id, label, created_at, revoked FROM api_keys ORDER BY created_at, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ApiKeyRecord {
+                id: r.get(0)?,
+                digest: r.get(1)?,
+                scope: r.get(2)?,
+                partner_id: r.get(3)?,
+                label: r.get(4)?,
+                created_at: r.get(5)?,
+                revoked: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Marks a key revoked; false when no key has this id.
+    pub fn revoke_api_key(&mut self, id: &str) -> Result<bool> {
+        Ok(self.conn.prepare_cached("UPDATE api_keys SET revoked = 1 WHERE id = ?1")?.execute([id])? > 0)
+    }
+}
+
+/// One stored API key: its public id, the SHA-256 digest of its secret, its scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Public identifier (shown in listings and logs instead of the key).
+    pub id: String,
+    /// Hex SHA-256 of the secret.
+    pub digest: String,
+    /// Scope name (`app`, `partner`, `admin`).
+    pub scope: String,
+    /// For partner keys: the partner whose venues the key may write.
+    pub partner_id: Option<String>,
+    /// A human label.
+    pub label: String,
+    /// Creation instant, seconds.
+    pub created_at: i64,
+    /// Revoked keys are refused.
+    pub revoked: bool,
+}
+
+/// One write of a [`SqliteStore::write_group`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Inserts or replaces a venue.
+    Venue(Venue),
+    /// Inserts or replaces an offer (its venue must exist), with its text embedding when computed:
+    /// `(model, cache key, vector)`.
+    Offer(Offer, Option<(String, String, Vec<f32>)>),
+    /// Inserts or replaces a user.
+    User(User),
+    /// Live events, all or none (see [`RecordStore::record_events`]).
+    Events(Vec<Interaction>),
+    /// Logged impressions (references checked, no credit moved).
+    Impressions(Vec<Interaction>),
+}
+
+/// What a [`Write`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// A record was written.
+    Record,
+    /// Each event's outcome.
+    Events(Vec<EventOutcome>),
+    /// Impressions written.
+    Impressions(usize),
+}
+
+fn apply_write(tx: &Connection, write: &Write) -> Result<Written> {
+    match write {
+        Write::Venue(v) => {
+            v.validate()?;
+            write_venue(tx, v)?;
+            Ok(Written::Record)
+        }
+        Write::Offer(o, embedding) => {
+            o.validate()?;
+            write_offer(tx, o)?;
+            if let Some((model, key, vector)) = embedding {
+                tx.prepare_cached("INSERT OR REPLACE INTO embedding_cache (key, vector) VALUES (?1, ?2)")?
+                    .execute(params![key, embedding_to_blob(vector)])?;
+                tx.prepare_cached(
+                    "INSERT INTO offer_embeddings (model, offer_id, key) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(model, offer_id) DO UPDATE SET key = excluded.key",
+                )?
+                .execute(params![model, o.id, key])?;
+            }
+            Ok(Written::Record)
+        }
+        Write::User(u) => {
+            u.validate()?;
+            write_user(tx, u)?;
+            Ok(Written::Record)
+        }
+        Write::Events(events) => {
+            let in_batch = |index: usize, e: StoreError| StoreError::InBatch { index, source: Box::new(e) };
+            let mut outcomes = Vec::with_capacity(events.len());
+            for (index, event) in events.iter().enumerate() {
+                event.validate().map_err(|e| in_batch(index, e.into()))?;
+                outcomes.push(apply_event(tx, event).map_err(|e| in_batch(index, e))?);
+            }
+            Ok(Written::Events(outcomes))
+        }
+        Write::Impressions(rows) => {
+            for (index, row) in rows.iter().enumerate() {
+                write_interaction(tx, row, &mut exists)
+                    .map_err(|e| StoreError::InBatch { index, source: Box::new(e) })?;
+            }
+            Ok(Written::Impressions(rows.len()))
+        }
     }
 }
 
@@ -593,50 +769,23 @@ impl RecordStore for SqliteStore {
     fn record_event(&mut self, event: &Interaction) -> Result<EventOutcome> {
         event.validate()?;
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        if exists(&tx, "interactions", &event.id)? {
-            return Ok(EventOutcome::AlreadyRecorded);
-        }
-        check_interaction_references(&tx, event, &mut exists)?;
-        let user = get_user(&tx, &event.user_id)?.expect("checked above");
-        let mut account = CreditAccount { remaining_cents: user.credit_cents };
-        match &event.kind {
-            InteractionKind::Booking { amount_cents, quantity } => {
-                let offer = get_offer(&tx, &event.offer_id)?.expect("checked above");
-                let not_bookable =
-                    |reason| StoreError::NotBookable { offer_id: offer.id.clone(), at: event.at, reason };
-                if offer.stock.is_some_and(|s| s < *quantity) {
-                    return Err(not_bookable("not enough stock"));
-                }
-                if !offer.is_bookable_at(event.at) {
-                    return Err(not_bookable("outside its booking window or after the event start"));
-                }
-                account.debit(&user.id, *amount_cents)?;
-                tx.prepare_cached("UPDATE offers SET stock = stock - ?2 WHERE id = ?1 AND stock IS NOT NULL")?
-                    .execute(params![offer.id, quantity])?;
-            }
-            InteractionKind::Cancellation { booking_id } => {
-                let cancelled: bool = tx
-                    .prepare_cached("SELECT 1 FROM interactions WHERE booking_id = ?1 AND kind = 'cancellation'")?
-                    .exists([booking_id])?;
-                if cancelled {
-                    return Err(StoreError::AlreadyCancelled { booking_id: booking_id.clone() });
-                }
-                let booking = get_interaction(&tx, booking_id)?.expect("checked above");
-                if let InteractionKind::Booking { amount_cents, quantity } = booking.kind {
-                    account.refund(amount_cents);
-                    tx.prepare_cached("UPDATE offers SET stock = stock + ?2 WHERE id = ?1 AND stock IS NOT NULL")?
-                        .execute(params![booking.offer_id, quantity])?;
-                }
-            }
-            InteractionKind::Consultation | InteractionKind::Favourite | InteractionKind::Impression { .. } => {}
-        }
-        if account.remaining_cents != user.credit_cents {
-            tx.prepare_cached("UPDATE users SET credit_cents = ?2 WHERE id = ?1")?
-                .execute(params![user.id, account.remaining_cents])?;
-        }
-        write_interaction(&tx, event, &mut exists)?;
+        let outcome = apply_event(&tx, event)?;
         tx.commit()?;
-        Ok(EventOutcome::Recorded { credit_cents: account.remaining_cents })
+        Ok(outcome)
+    }
+
+    fn record_events(&mut self, events: &[Interaction]) -> Result<Vec<EventOutcome>> {
+        let in_batch = |index: usize, e: StoreError| StoreError::InBatch { index, source: Box::new(e) };
+        for (index, event) in events.iter().enumerate() {
+            event.validate().map_err(|e| in_batch(index, e.into()))?;
+        }
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for (index, event) in events.iter().enumerate() {
+            outcomes.push(apply_event(&tx, event).map_err(|e| in_batch(index, e))?);
+        }
+        tx.commit()?;
+        Ok(outcomes)
     }
 
     fn venue(&self, id: &str) -> Result<Option<Venue>> {
@@ -815,4 +964,51 @@ impl SqliteStore {
     pub fn has_interaction(&self, id: &str) -> Result<bool> {
         Ok(self.conn.query_row("SELECT 1 FROM interactions WHERE id = ?1", [id], |_| Ok(())).optional()?.is_some())
     }
+}
+
+/// Applies one live event inside an open transaction (see [`RecordStore::record_event`]).
+fn apply_event(tx: &Connection, event: &Interaction) -> Result<EventOutcome> {
+    if exists(tx, "interactions", &event.id)? {
+        return Ok(EventOutcome::AlreadyRecorded);
+    }
+        check_interaction_references(tx, event, &mut exists)?;
+        let user = get_user(tx, &event.user_id)?.expect("checked above");
+        let mut account = CreditAccount { remaining_cents: user.credit_cents };
+        match &event.kind {
+            InteractionKind::Booking { amount_cents, quantity } => {
+                let offer = get_offer(tx, &event.offer_id)?.expect("checked above");
+                let not_bookable =
+                    |reason| StoreError::NotBookable { offer_id: offer.id.clone(), at: event.at, reason };
+                if offer.stock.is_some_and(|s| s < *quantity) {
+                    return Err(not_bookable("not enough stock"));
+                }
+                if !offer.is_bookable_at(event.at) {
+                    return Err(not_bookable("outside its booking window or after the event start"));
+                }
+                account.debit(&user.id, *amount_cents)?;
+                tx.prepare_cached("UPDATE offers SET stock = stock - ?2 WHERE id = ?1 AND stock IS NOT NULL")?
+                    .execute(params![offer.id, quantity])?;
+            }
+            InteractionKind::Cancellation { booking_id } => {
+                let cancelled: bool = tx
+                    .prepare_cached("SELECT 1 FROM interactions WHERE booking_id = ?1 AND kind = 'cancellation'")?
+                    .exists([booking_id])?;
+                if cancelled {
+                    return Err(StoreError::AlreadyCancelled { booking_id: booking_id.clone() });
+                }
+                let booking = get_interaction(tx, booking_id)?.expect("checked above");
+                if let InteractionKind::Booking { amount_cents, quantity } = booking.kind {
+                    account.refund(amount_cents);
+                    tx.prepare_cached("UPDATE offers SET stock = stock + ?2 WHERE id = ?1 AND stock IS NOT NULL")?
+                        .execute(params![booking.offer_id, quantity])?;
+                }
+            }
+            InteractionKind::Consultation | InteractionKind::Favourite | InteractionKind::Impression { .. } => {}
+        }
+        if account.remaining_cents != user.credit_cents {
+            tx.prepare_cached("UPDATE users SET credit_cents = ?2 WHERE id = ?1")?
+                .execute(params![user.id, account.remaining_cents])?;
+        }
+        write_interaction(tx, event, &mut exists)?;
+    Ok(EventOutcome::Recorded { credit_cents: account.remaining_cents })
 }

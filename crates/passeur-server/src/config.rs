@@ -1,0 +1,242 @@
+//! The service's configuration: one TOML file (every key optional, defaults
+//! documented in `passeur.toml` at the repository root), each top-level key
+//! overridable by an environment variable `PASSEUR_<KEY>` (e.g.
+//! `PASSEUR_LISTEN=0.0.0.0:8080`, `PASSEUR_LAMBDA=2`), validated at start.
+
+use crate::error::{Result, ServerError};
+use passeur_ranking::RankConfig;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Which clock stamps requests and events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockKind {
+    /// The machine's clock.
+    System,
+    /// The latest event in the store at start, advancing with the machine's clock: a recorded or
+    /// synthetic world (the demo's) is served as if it were live.
+    Store,
+}
+
+/// Every setting of `passeur serve`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most events in one batch.
+    pub max_batch_events: usize,
+    /// Request and event clock.
+    pub clock: ClockKind,
+    /// Default list length of recommendations (the `limit` parameter overrides it, up to `ranking.list_len`).
+    pub default_limit: usize,
+    /// Default radius around the user, in km (the `radius_km` parameter overrides it).
+    pub radius_km: f64,
+    /// Diversification rules: `deck`, `weighted` or a rules TOML file.
+    pub rules: String,
+    /// Playlists file; empty is the built-in playlists.
+    pub playlists: String,
+    /// Directory of the sentence-transformers model that embeds new offers' texts; relative paths are
+    /// taken from the working directory. Empty: new offers get no text embedding.
+    pub text_model_dir: String,
+    /// Record every served list as impressions.
+    pub log_impressions: bool,
+    /// Seconds between refreshes of the popularity sources (tops, trends, department tops).
+    pub popularity_refresh_s: u64,
+    /// Most writes folded into one commit.
+    pub group_commit_max: usize,
+    /// Worker threads of the HTTP runtime (0: one per core).
+    pub worker_threads: usize,
+    /// In-memory IVF: partitions probed per query.
+    pub index_nprobe: usize,
+    /// In-memory IVF: filtered queries whose selective filter leaves at most this many offers are exact.
+    pub index_exact_below: usize,
+    /// The ranking stage: λ, list shape, mixing, candidate sources.
+    pub ranking: RankConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 1 << 20,
+            max_batch_events: 1000,
+            clock: ClockKind::System,
+            default_limit: 20,
+            radius_km: 30.0,
+            rules: "deck".into(),
+            playlists: String::new(),
+            text_model_dir: "models/all-MiniLM-L6-v2".into(),
+            log_impressions: true,
+            popularity_refresh_s: 60,
+            group_commit_max: 512,
+            worker_threads: 0,
+            index_nprobe: 24,
+            index_exact_below: 30_000,
+            ranking: RankConfig::default(),
+        }
+    }
+}
+
+/// Environment variables are `PASSEUR_` + the key in capitals.
+pub const ENV_PREFIX: &str = "PASSEUR_";
+
+impl ServerConfig {
+    /// Reads `path` (when given), applies the environment's overrides, validates.
+    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<ServerConfig> {
+        let (text, origin) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).map_err(|e| ServerError::Config(format!("{}: {e}", p.display())))?,
+                p.display().to_string(),
+            ),
+            None => (String::new(), "defaults".to_owned()),
+        };
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| ServerError::Config(format!("{origin}: {}", e.message())))?;
+        let keys: Vec<String> = match toml::Value::try_from(ServerConfig::default()) {
+            Ok(toml::Value::Table(t)) => t.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let mut overridden = Vec::new();
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix(ENV_PREFIX).map(str::to_lowercase) else { continue };
+            if !keys.contains(&key) {
+                continue;
+            }
+            // A value is read as TOML (numbers, booleans, inline tables), else taken as a string.
+            let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(value));
+            table.insert(key.clone(), parsed);
+            overridden.push(name);
+        }
+        // Parsed from text again so that an error points at its key and line.
+        let merged = toml::to_string(&table).map_err(|e| ServerError::Config(format!("{origin}: {e}")))?;
+        let config: ServerConfig = toml::from_str(&merged).map_err(|e| {
+            let from =
+                if overridden.is_empty() { origin.clone() } else { format!("{origin} + {}", overridden.join(", ")) };
+            ServerError::Config(format!("{from}: {}", e.to_string().trim()))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The listening address.
+    pub fn address(&self) -> Result<SocketAddr> {
+        self.listen.parse().map_err(|e| ServerError::Config(format!("listen: {:?} is not an address: {e}", self.listen)))
+    }
+
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, reason: String| Err(ServerError::Config(format!("{field}: {reason}")));
+        self.address()?;
+        if !(1024..=(64 << 20)).contains(&self.max_body_bytes) {
+            return bad("max_body_bytes", format!("{} is not between 1024 and 64 MiB", self.max_body_bytes));
+        }
+        if !(1..=100_000).contains(&self.max_batch_events) {
+            return bad("max_batch_events", format!("{} is not between 1 and 100000", self.max_batch_events));
+        }
+        if self.default_limit == 0 || self.default_limit > self.ranking.list_len {
+            return bad(
+                "default_limit",
+                format!("{} is not between 1 and ranking.list_len ({})", self.default_limit, self.ranking.list_len),
+            );
+        }
+        if !(self.radius_km.is_finite() && self.radius_km > 0.0) {
+            return bad("radius_km", format!("{} is not a positive distance", self.radius_km));
+        }
+        if self.popularity_refresh_s == 0 {
+            return bad("popularity_refresh_s", "must be at least 1".into());
+        }
+        if !(1..=100_000).contains(&self.group_commit_max) {
+            return bad("group_commit_max", format!("{} is not between 1 and 100000", self.group_commit_max));
+        }
+        if self.index_nprobe == 0 {
+            return bad("index_nprobe", "must be at least 1".into());
+        }
+        self.ranking.validate().map_err(|e| ServerError::Config(format!("ranking.{e}")))?;
+        self.diversification_rules()?;
+        self.playlist_config()?;
+        Ok(())
+    }
+
+    /// The diversification rules named by `rules`.
+    pub fn diversification_rules(&self) -> Result<passeur_diversity::DiversificationRules> {
+        match passeur_diversity::DiversificationRules::builtin(&self.rules) {
+            Some(r) => Ok(r),
+            None => passeur_diversity::DiversificationRules::load(Path::new(&self.rules))
+                .map_err(|e| ServerError::Config(format!("rules: {e}"))),
+        }
+    }
+
+    /// The playlists named by `playlists`.
+    pub fn playlist_config(&self) -> Result<passeur_index::playlist::PlaylistConfig> {
+        if self.playlists.is_empty() {
+            return Ok(passeur_index::playlist::PlaylistConfig::builtin());
+        }
+        passeur_index::playlist::PlaylistConfig::load(Path::new(&self.playlists))
+            .map_err(|e| ServerError::Config(format!("playlists: {e}")))
+    }
+
+    /// The text model directory, when set.
+    pub fn text_model(&self) -> Option<PathBuf> {
+        (!self.text_model_dir.is_empty()).then(|| PathBuf::from(&self.text_model_dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_documented_file_is_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../passeur.toml");
+        let config = ServerConfig::load(Some(&path), Vec::new()).unwrap();
+        assert_eq!(config, ServerConfig::default());
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_is_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nradius_km = 12.0\n").unwrap();
+        let config = ServerConfig::load(
+            Some(&path),
+            env(&[("PASSEUR_RADIUS_KM", "45"), ("PASSEUR_CLOCK", "store"), ("PASSEUR_DATA_DIR", "elsewhere")]),
+        )
+        .unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9000");
+        assert_eq!(config.radius_km, 45.0);
+        assert_eq!(config.clock, ClockKind::Store);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+            ("radius_km = -3.0", &[], "radius_km"),
+            ("listen = \"nowhere\"", &[], "listen"),
+            ("lamda = 2.0", &[], "lamda"),
+            ("[ranking]\nlambda = -1.0", &[], "ranking.lambda"),
+            ("", &[("PASSEUR_MAX_BODY_BYTES", "ten")], "PASSEUR_MAX_BODY_BYTES"),
+            ("", &[("PASSEUR_DEFAULT_LIMIT", "0")], "default_limit"),
+            ("rules = \"no-such-rules.toml\"", &[], "rules"),
+            ("clock = \"sundial\"", &[], "clock"),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (text, vars, field) in cases {
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, text).unwrap();
+            let err = ServerConfig::load(Some(&path), env(vars)).unwrap_err().to_string();
+            assert!(err.contains(field), "{text:?} {vars:?}: {err}");
+        }
+    }
+}

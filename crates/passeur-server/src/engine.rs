@@ -1,0 +1,975 @@
+//! The live state the service answers from: the models, every offer with its
+//! item vector in the in-memory IVF index, every user folded to now (credit,
+//! diversification profile, ranking features, the user tower's vector), and
+//! booking counts. Writes are applied after their commit; a booking changes
+//! the user's credit, profile, features and vector at once.
+
+use crate::config::{ClockKind, ServerConfig};
+use crate::error::{ApiError, Result, ServerError};
+use passeur_diversity::{DiversificationRules, UserProfile};
+use passeur_domain::{Interaction, InteractionKind, Offer, Timestamp, User, Venue};
+use passeur_embed::{EncoderConfig, TextEncoder, offer_text, text_key};
+use passeur_index::playlist::{PlaylistConfig, PlaylistContext, build};
+use passeur_index::{Filters, Hit, IndexedOffer, IvfIndex, IvfParams, VectorIndex, one_per_item};
+use passeur_ranking::features::dot;
+use passeur_ranking::{
+    OfferTable, Origin, Policy, Popularity, RankConfig, Ranked, Ranker, RankerParts, RankingData, RankingModel,
+    Scratch, Snapshot, UserRequest, UserSnapshot,
+};
+use passeur_retrieval::data::UserInfo;
+use passeur_retrieval::{Catalogue, Event, EventKind, ItemRow, ItemStats, TwoTower, UserRow, UserState};
+use passeur_store::{EventOutcome, RecordStore, SqliteStore};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
+
+/// The service's clock: the machine's, or shifted so that a stored world is served as if live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// Seconds added to the machine's clock.
+    pub offset: i64,
+}
+
+impl Clock {
+    /// The clock of `kind`; `data_now` is the latest event of the store.
+    pub fn new(kind: ClockKind, data_now: i64) -> Clock {
+        match kind {
+            ClockKind::System => Clock { offset: 0 },
+            ClockKind::Store => Clock { offset: data_now - Timestamp::now().0 },
+        }
+    }
+
+    /// Now.
+    pub fn now(&self) -> Timestamp {
+        Timestamp(Timestamp::now().0 + self.offset)
+    }
+}
+
+/// Where the trained models are, under a data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelDirs {
+    /// The two-tower bundle.
+    pub retrieval: PathBuf,
+    /// The ranking model.
+    pub ranking: PathBuf,
+}
+
+impl ModelDirs {
+    /// `DATA_DIR/models/retrieval` and `DATA_DIR/models/ranking`.
+    pub fn of(data_dir: &Path) -> ModelDirs {
+        ModelDirs { retrieval: data_dir.join("models").join("retrieval"), ranking: data_dir.join("models").join("ranking") }
+    }
+}
+
+/// One user as served.
+#[derive(Debug, Clone)]
+pub struct LiveUser {
+    /// The record (credit kept current).
+    pub record: User,
+    /// What the user tower knows that does not change.
+    pub info: UserInfo,
+    /// Row in the model's user table (users added after training have none).
+    pub id_row: Option<u32>,
+    /// The user tower's fold.
+    pub state: UserState,
+    /// The ranking stage's fold (counts, histograms, diversification profile, booked offers).
+    pub snapshot: UserSnapshot,
+    /// The user tower's vector now.
+    pub vector: Vec<f32>,
+}
+
+/// The mutable part of the state.
+pub struct Live {
+    /// The item tower's inputs, by offer index.
+    pub catalogue: Catalogue,
+    /// The ranking stage's offers, same order.
+    pub table: OfferTable,
+    /// The records, same order.
+    pub offers: Vec<Offer>,
+    /// Venues by id.
+    pub venues: FxHashMap<String, Venue>,
+    /// Item vectors, row-major, same order.
+    pub item_vectors: Vec<f32>,
+    /// The vector index over them.
+    pub index: IvfIndex,
+    /// Bookings over time.
+    pub popularity: Popularity,
+    /// Popularity lists as of the last refresh.
+    pub snapshot: Arc<Snapshot>,
+    /// The ranker's precomputed parts.
+    pub parts: RankerParts,
+    /// Users by id.
+    pub users: FxHashMap<String, LiveUser>,
+}
+
+/// Everything a request reads: models, settings, the live state.
+pub struct Engine {
+    /// The two-tower model.
+    pub retrieval: TwoTower,
+    /// Its version.
+    pub retrieval_version: String,
+    /// The ranking model.
+    pub ranking: RankingModel,
+    /// The text encoder for new offers, when the model directory is there.
+    pub encoder: Option<TextEncoder>,
+    /// The text model the catalogue's embeddings come from.
+    pub text_model: Option<String>,
+    /// Users known to the model's id table.
+    known_users: usize,
+    /// The model's department vocabulary.
+    departments: FxHashMap<String, u32>,
+    /// Vector dimension.
+    pub dim: usize,
+    /// Diversification rules.
+    pub rules: DiversificationRules,
+    /// The ranking stage's settings.
+    pub rank: RankConfig,
+    /// Playlists.
+    pub playlists: PlaylistConfig,
+    /// The clock.
+    pub clock: Clock,
+    /// Default list length.
+    pub default_limit: usize,
+    /// Default radius, km.
+    pub radius_km: f64,
+    live: RwLock<Live>,
+    calls: AtomicU64,
+    boot: String,
+    /// Seconds the load took.
+    pub load_seconds: f64,
+}
+
+/// Query parameters of a recommendation request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecoParams {
+    /// Where the user is now (defaults to home).
+    pub location: Option<passeur_domain::GeoPoint>,
+    /// Radius, km.
+    pub radius_km: Option<f64>,
+    /// List length.
+    pub limit: Option<usize>,
+    /// Only these categories.
+    pub categories: Vec<String>,
+    /// At most this price (always within the credit).
+    pub max_price_cents: Option<i64>,
+    /// Include explanations.
+    pub explain: bool,
+}
+
+/// Why an offer is where it is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    /// The sources that proposed it, with their ranks.
+    pub sources: Vec<Origin>,
+    /// p(click | shown).
+    pub p_click: f64,
+    /// p(booking | shown).
+    pub p_booking: f64,
+    /// The criteria that would score if booked.
+    pub delta_div_criteria: Vec<&'static str>,
+    /// Two-tower score.
+    pub retrieval_score: f32,
+    /// Estimated rank of that score in the catalogue.
+    pub retrieval_rank: u32,
+    /// The objective's formula with its numbers.
+    pub objective: String,
+    /// In words.
+    pub text: String,
+}
+
+/// One offer of a served list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ListItem {
+    /// 0-based position.
+    pub position: usize,
+    /// Offer id.
+    pub offer_id: String,
+    /// Item id.
+    pub item_id: String,
+    /// Title.
+    pub title: String,
+    /// Category code.
+    pub category: String,
+    /// Subcategory code.
+    pub subcategory: String,
+    /// Price, cents.
+    pub price_cents: i64,
+    /// Venue id.
+    pub venue_id: Option<String>,
+    /// Venue name.
+    pub venue_name: Option<String>,
+    /// Kilometres from the user (none for digital offers or unknown positions).
+    pub distance_km: Option<f64>,
+    /// Diversification points booking it would earn now.
+    pub delta_div: u32,
+    /// The list's score of it (objective, similarity or popularity).
+    pub score: f64,
+    /// Why it is here (on request).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
+}
+
+/// A served list, with what the impression log needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServedList {
+    /// The call id (impressions carry it).
+    pub call_id: String,
+    /// Who for.
+    pub user_id: Option<String>,
+    /// When.
+    pub at: String,
+    /// Which list: `recommendations`, `similar`, a playlist's name.
+    pub list: String,
+    /// Its title.
+    pub title: String,
+    /// Serving policy (for off-policy evaluation: deterministic, propensity 1).
+    pub policy: String,
+    /// Model versions.
+    pub model_version: String,
+    /// Candidates scored.
+    pub candidates: usize,
+    /// The offers.
+    pub items: Vec<ListItem>,
+}
+
+/// One booking's points in a user's diversification history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BookingPoints {
+    /// Booking id.
+    pub booking_id: String,
+    /// Offer id.
+    pub offer_id: String,
+    /// Offer title.
+    pub title: String,
+    /// Category code.
+    pub category: String,
+    /// Subcategory code.
+    pub subcategory: String,
+    /// When.
+    pub at: String,
+    /// Points earned, given the bookings before it.
+    pub points: u32,
+    /// The criteria that scored.
+    pub criteria: Vec<&'static str>,
+    /// Cancelled since (its points no longer count).
+    pub cancelled: bool,
+}
+
+/// A user's diversification score and its history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diversification {
+    /// The user.
+    pub user_id: String,
+    /// The score: points of the bookings that stand.
+    pub score: u32,
+    /// Categories booked.
+    pub categories: Vec<String>,
+    /// Every booking in order, with its points.
+    pub bookings: Vec<BookingPoints>,
+}
+
+impl Engine {
+    /// Loads the models and folds the store into the live state.
+    pub fn load(store: &SqliteStore, dirs: &ModelDirs, config: &ServerConfig, clock: Option<Clock>) -> Result<Engine> {
+        let started = Instant::now();
+        let data = RankingData::load(store, &dirs.retrieval).map_err(|e| {
+            ServerError::Data(format!("{e} (the service needs `passeur train retrieval` and `passeur train ranking`)"))
+        })?;
+        let ranking = RankingModel::load(&dirs.ranking)?;
+        let rules = config.diversification_rules()?;
+        let clock = clock.unwrap_or_else(|| Clock::new(config.clock, data.dataset.now.0));
+        let now = clock.now().0;
+        let encoder = match (&data.dataset.text_model, config.text_model()) {
+            (Some(model), Some(dir)) if dir.join("config.json").exists() => {
+                let encoder = TextEncoder::load(&dir, EncoderConfig::default())?;
+                if encoder.model_id() != model {
+                    tracing::warn!(found = encoder.model_id(), expected = %model, "text model differs; new offers get no text");
+                    None
+                } else {
+                    Some(encoder)
+                }
+            }
+            (Some(model), _) => {
+                tracing::warn!(%model, "text model directory missing; new offers get no text embedding");
+                None
+            }
+            (None, _) => None,
+        };
+        let mut venues: FxHashMap<String, Venue> = FxHashMap::default();
+        store.scan_venues(&mut |v| {
+            venues.insert(v.id.clone(), v);
+            Ok(())
+        })?;
+        let mut by_id: FxHashMap<String, Offer> = FxHashMap::default();
+        store.scan_offers(&mut |o| {
+            by_id.insert(o.id.clone(), o);
+            Ok(())
+        })?;
+        let offers: Vec<Offer> = data
+            .table
+            .ids
+            .iter()
+            .map(|id| by_id.remove(id).ok_or_else(|| ServerError::Data(format!("offer {id} vanished while loading"))))
+            .collect::<Result<_>>()?;
+        let mut records: FxHashMap<String, User> = FxHashMap::default();
+        store.scan_users(&mut |u| {
+            records.insert(u.id.clone(), u);
+            Ok(())
+        })?;
+        let RankingData { dataset, table, popularity, model: retrieval, item_vectors, dim, retrieval_version, .. } =
+            data;
+        let history_len = retrieval.config.history_len;
+        let known_users = retrieval.shape.users;
+        let mut users: FxHashMap<String, LiveUser> = FxHashMap::default();
+        let mut rows = Vec::with_capacity(dataset.users.len());
+        let mut order = Vec::with_capacity(dataset.users.len());
+        for (u, info) in dataset.users.iter().enumerate() {
+            let record = records
+                .remove(&info.id)
+                .ok_or_else(|| ServerError::Data(format!("user {} vanished while loading", info.id)))?;
+            let mut state = UserState::new(dataset.initial_credit[u], history_len);
+            let mut snapshot = UserSnapshot::new(
+                info.birth_date,
+                record.home,
+                table.department(&record.department),
+                dataset.initial_credit[u],
+            );
+            for e in &dataset.timelines[u] {
+                state.apply(e);
+                snapshot.apply(&table, &rules, e);
+            }
+            let id_row = (u < known_users).then_some(u as u32);
+            rows.push(UserRow::from_state(info, &state, Timestamp(now), &dataset.catalogue, id_row));
+            order.push(info.id.clone());
+            users.insert(
+                info.id.clone(),
+                LiveUser { record, info: info.clone(), id_row, state, snapshot, vector: Vec::new() },
+            );
+        }
+        let vectors = retrieval.user_vectors(rows, &dataset.catalogue)?;
+        for (id, v) in order.iter().zip(vectors.chunks(dim)) {
+            users.get_mut(id).expect("just inserted").vector = v.to_vec();
+        }
+        let indexed: Vec<IndexedOffer> = (0..table.len())
+            .map(|o| {
+                let mut row = table.columns[o].clone();
+                row.vector = item_vectors[o * dim..(o + 1) * dim].to_vec();
+                row.popularity = i64::from(popularity.count(o as u32, now, config.ranking.sources.tops_days));
+                row
+            })
+            .collect();
+        let params = IvfParams {
+            nprobe: config.index_nprobe,
+            exact_below: config.index_exact_below,
+            ..IvfParams::default()
+        };
+        let index = IvfIndex::build(dim, &indexed, params)?;
+        let snapshot = Arc::new(popularity.snapshot(&table, now, &config.ranking.sources));
+        let parts = RankerParts::new(&ranking, &table, &item_vectors, dim);
+        let departments =
+            dataset.departments.iter().enumerate().skip(1).map(|(i, d)| (d.clone(), i as u32)).collect();
+        let boot = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()));
+        let live = Live {
+            catalogue: dataset.catalogue,
+            table,
+            offers,
+            venues,
+            item_vectors,
+            index,
+            popularity,
+            snapshot,
+            parts,
+            users,
+        };
+        Ok(Engine {
+            retrieval,
+            retrieval_version,
+            ranking,
+            encoder,
+            text_model: dataset.text_model,
+            known_users,
+            departments,
+            dim,
+            rules,
+            rank: config.ranking.clone(),
+            playlists: config.playlist_config()?,
+            clock,
+            default_limit: config.default_limit,
+            radius_km: config.radius_km,
+            live: RwLock::new(live),
+            calls: AtomicU64::new(0),
+            boot,
+            load_seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The live state, for reading.
+    pub fn read(&self) -> RwLockReadGuard<'_, Live> {
+        self.live.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Live> {
+        self.live.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The versions served with every list.
+    pub fn model_version(&self) -> String {
+        format!("{}+{}", self.retrieval_version, self.ranking.version)
+    }
+
+    fn next_call(&self) -> String {
+        format!("call-{}-{}", self.boot, self.calls.fetch_add(1, Ordering::Relaxed))
+    }
+
+    // ------------------------------------------------------------ writes
+
+    /// The text embedding of an offer and its cache key, when an encoder is loaded.
+    pub fn embed_offer(&self, offer: &Offer) -> Result<Option<(String, String, Vec<f32>)>> {
+        let Some(encoder) = &self.encoder else { return Ok(None) };
+        let text = offer_text(offer);
+        let vector = encoder.encode(&[text.as_str()])?.into_iter().next().unwrap_or_default();
+        Ok(Some((encoder.model_id().to_owned(), text_key(encoder.model_id(), &text), vector)))
+    }
+
+    /// Takes in a venue (its offers' locations follow).
+    pub fn apply_venue(&self, venue: &Venue) -> Result<()> {
+        let mut live = self.write();
+        live.venues.insert(venue.id.clone(), venue.clone());
+        let at_venue: Vec<usize> =
+            (0..live.offers.len()).filter(|&o| live.offers[o].venue_id.as_deref() == Some(venue.id.as_str())).collect();
+        for o in at_venue {
+            let offer = live.offers[o].clone();
+            self.upsert_offer(&mut live, &offer, None)?;
+        }
+        Ok(())
+    }
+
+    /// Takes in a new or changed offer: item tower, index, ranking table; searchable at once.
+    pub fn apply_offer(&self, offer: &Offer, text: Option<Vec<f32>>) -> Result<()> {
+        let mut live = self.write();
+        self.upsert_offer(&mut live, offer, text)
+    }
+
+    fn upsert_offer(&self, live: &mut Live, offer: &Offer, text: Option<Vec<f32>>) -> Result<()> {
+        let venue = offer.venue_id.as_ref().and_then(|v| live.venues.get(v)).cloned();
+        let known = live.catalogue.position(&offer.id);
+        let text = match (text, known) {
+            (Some(t), _) => Some(t),
+            // A change without a new text keeps the old one.
+            (None, Some(o)) if live.catalogue.text_dim > 0 && live.catalogue.numeric[o as usize][3] > 0.0 => {
+                Some(live.catalogue.text_of(o as usize).to_vec())
+            }
+            _ => None,
+        };
+        if text.as_ref().is_some_and(|t| t.len() != live.catalogue.text_dim) {
+            return Err(ServerError::Data(format!("offer {}: text embedding of the wrong size", offer.id)));
+        }
+        let row = ItemRow::of(offer, venue.as_ref(), ItemStats::default(), text.as_deref(), self.retrieval.config.artist_buckets);
+        let o = live.catalogue.push(&offer.id, row)?;
+        let t = live.table.push(offer, venue.as_ref());
+        if t != o {
+            return Err(ServerError::Data(format!("offer {}: table and catalogue disagree ({t} vs {o})", offer.id)));
+        }
+        let vector = self.retrieval.item_vectors(&live.catalogue, &[o])?;
+        let o = o as usize;
+        if o * self.dim == live.item_vectors.len() {
+            live.item_vectors.extend_from_slice(&vector);
+            live.offers.push(offer.clone());
+        } else {
+            live.item_vectors[o * self.dim..(o + 1) * self.dim].copy_from_slice(&vector);
+            live.offers[o] = offer.clone();
+        }
+        let Live { table, parts, index, popularity, .. } = live;
+        parts.note_offer(table, o as u32);
+        let mut row = table.columns[o].clone();
+        row.vector = vector;
+        row.popularity = i64::from(popularity.count(o as u32, self.clock.now().0, self.rank.sources.tops_days));
+        index.upsert(&[row])?;
+        Ok(())
+    }
+
+    /// Takes in a new or changed user; a new user gets a vector from content alone.
+    pub fn apply_user(&self, user: &User) -> Result<()> {
+        let mut live = self.write();
+        let now = self.clock.now();
+        let history_len = self.retrieval.config.history_len;
+        let department = live.table.department(&user.department);
+        let info = UserInfo {
+            id: user.id.clone(),
+            birth_date: user.birth_date,
+            department: self.departments.get(&user.department).copied().unwrap_or(0),
+        };
+        let entry = match live.users.remove(&user.id) {
+            Some(mut u) => {
+                u.record = user.clone();
+                u.info = info;
+                u.state.credit_cents = user.credit_cents;
+                u.snapshot.credit_cents = user.credit_cents;
+                u.snapshot.birth_date = user.birth_date;
+                u.snapshot.home = user.home;
+                u.snapshot.department = department;
+                u
+            }
+            None => LiveUser {
+                record: user.clone(),
+                info,
+                id_row: None,
+                state: UserState::new(user.credit_cents, history_len),
+                snapshot: UserSnapshot::new(user.birth_date, user.home, department, user.credit_cents),
+                vector: Vec::new(),
+            },
+        };
+        let row = UserRow::from_state(&entry.info, &entry.state, now, &live.catalogue, entry.id_row);
+        let vector = self.retrieval.user_vectors(vec![row], &live.catalogue)?;
+        live.users.insert(user.id.clone(), LiveUser { vector, ..entry });
+        Ok(())
+    }
+
+    /// Takes in events the store recorded (`outcomes` in the same order); `bookings` holds the
+    /// bookings that cancellations refer to. Touched users get a new vector.
+    pub fn apply_events(
+        &self,
+        events: &[Interaction],
+        outcomes: &[EventOutcome],
+        bookings: &FxHashMap<String, Interaction>,
+    ) -> Result<()> {
+        let mut live = self.write();
+        let now = self.clock.now();
+        let mut touched: Vec<String> = Vec::new();
+        for (event, outcome) in events.iter().zip(outcomes) {
+            let EventOutcome::Recorded { credit_cents } = *outcome else { continue };
+            let Some(o) = live.table.position(&event.offer_id) else {
+                tracing::warn!(offer = %event.offer_id, "event on an offer the live state lacks");
+                continue;
+            };
+            let (kind, amount, stock_change) = match &event.kind {
+                InteractionKind::Consultation => (EventKind::Consultation, 0, 0),
+                InteractionKind::Favourite => (EventKind::Favourite, 0, 0),
+                InteractionKind::Booking { amount_cents, quantity } => {
+                    (EventKind::Booking, *amount_cents, -i64::from(*quantity))
+                }
+                InteractionKind::Cancellation { booking_id } => match bookings.get(booking_id).map(|b| &b.kind) {
+                    Some(InteractionKind::Booking { amount_cents, quantity }) => {
+                        (EventKind::Cancellation, *amount_cents, i64::from(*quantity))
+                    }
+                    _ => (EventKind::Cancellation, 0, 0),
+                },
+                InteractionKind::Impression { .. } => continue,
+            };
+            let e = Event { at: event.at.0, offer: o, kind, amount };
+            let Live { users, table, popularity, .. } = &mut *live;
+            let Some(user) = users.get_mut(&event.user_id) else { continue };
+            user.state.apply(&e);
+            user.snapshot.apply(table, &self.rules, &e);
+            user.state.credit_cents = credit_cents;
+            user.snapshot.credit_cents = credit_cents;
+            user.record.credit_cents = credit_cents;
+            match kind {
+                EventKind::Booking => popularity.record(o, e.at),
+                EventKind::Cancellation => {
+                    if let Some(b) = bookings.get(match &event.kind {
+                        InteractionKind::Cancellation { booking_id } => booking_id.as_str(),
+                        _ => "",
+                    }) {
+                        popularity.forget(o, b.at.0);
+                    }
+                }
+                _ => {}
+            }
+            if !touched.contains(&event.user_id) {
+                touched.push(event.user_id.clone());
+            }
+            if stock_change != 0 && live.offers[o as usize].stock.is_some() {
+                let o = o as usize;
+                let stock = (i64::from(live.offers[o].stock.unwrap_or(0)) + stock_change).max(0) as u32;
+                live.offers[o].stock = Some(stock);
+                live.table.columns[o].stock = Some(i64::from(stock));
+                let mut row = live.table.columns[o].clone();
+                row.vector = live.item_vectors[o * self.dim..(o + 1) * self.dim].to_vec();
+                live.index.upsert(&[row])?;
+            }
+        }
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<UserRow> = touched
+            .iter()
+            .map(|id| {
+                let u = &live.users[id];
+                UserRow::from_state(&u.info, &u.state, now, &live.catalogue, u.id_row)
+            })
+            .collect();
+        let vectors = self.retrieval.user_vectors(rows, &live.catalogue)?;
+        for (id, v) in touched.iter().zip(vectors.chunks(self.dim)) {
+            if let Some(u) = live.users.get_mut(id) {
+                u.vector = v.to_vec();
+            }
+        }
+        Ok(())
+    }
+
+    /// Recomputes the popularity lists (tops, trends, department tops) as of now.
+    pub fn refresh_popularity(&self) {
+        let now = self.clock.now().0;
+        let snapshot = {
+            let live = self.read();
+            Arc::new(live.popularity.snapshot(&live.table, now, &self.rank.sources))
+        };
+        self.write().snapshot = snapshot;
+    }
+
+    // ------------------------------------------------------------ reads
+
+    /// The offer's price, for bookings sent without an amount.
+    pub fn price_of(&self, offer_id: &str) -> Option<i64> {
+        let live = self.read();
+        live.table.position(offer_id).map(|o| live.offers[o as usize].price_cents)
+    }
+
+    fn item(&self, live: &Live, o: usize, user: Option<&LiveUser>, from: Option<passeur_domain::GeoPoint>) -> ListItem {
+        let offer = &live.offers[o];
+        let venue = offer.venue_id.as_ref().and_then(|v| live.venues.get(v));
+        let facts = &live.table.facts[o];
+        ListItem {
+            position: 0,
+            offer_id: offer.id.clone(),
+            item_id: offer.item_id.clone(),
+            title: offer.title.clone(),
+            category: live.table.columns[o].category.clone(),
+            subcategory: live.table.columns[o].subcategory.clone(),
+            price_cents: offer.price_cents,
+            venue_id: offer.venue_id.clone(),
+            venue_name: venue.map(|v| v.name.clone()),
+            distance_km: match (from, facts.location) {
+                (Some(a), Some(b)) => Some((a.distance_km(b) * 10.0).round() / 10.0),
+                _ => None,
+            },
+            delta_div: user.map_or(0, |u| u.snapshot.profile.delta_div(&self.rules, &live.table.traits[o])),
+            score: 0.0,
+            explanation: None,
+        }
+    }
+
+    fn user_filters(&self, user: &LiveUser, live: &Live, now: i64, params: &RecoParams) -> Filters {
+        let booked: Vec<String> = user.snapshot.booked.iter().map(|&o| live.table.ids[o as usize].clone()).collect();
+        let mut filters = Filters::for_user(&user.record, &booked, now, params.radius_km.unwrap_or(self.radius_km));
+        if let (Some(point), Some(near)) = (params.location, filters.near.as_mut()) {
+            near.point = point;
+        } else if let Some(point) = params.location {
+            filters.near = Some(passeur_index::Near {
+                point,
+                radius_km: params.radius_km.unwrap_or(self.radius_km),
+                include_digital: true,
+            });
+        }
+        if let Some(max) = params.max_price_cents {
+            filters.max_price_cents = Some(filters.max_price_cents.map_or(max, |c| c.min(max)));
+        }
+        filters.categories.clone_from(&params.categories);
+        filters
+    }
+
+    /// The user's recommendations: candidates from every source, ranked by
+    /// p(click) + p(booking) × (1 + λ·Δdiv), mixed; and the impressions to log.
+    pub fn recommend(&self, user_id: &str, params: &RecoParams) -> Result<(ServedList, Vec<Interaction>), ApiError> {
+        let live = self.read();
+        let now = self.clock.now();
+        let user = live.users.get(user_id).ok_or_else(|| ApiError::not_found("user", "user_id", user_id))?;
+        let filters = self.user_filters(user, &live, now.0, params);
+        let moved;
+        let snapshot_user = match params.location {
+            Some(point) => {
+                moved = {
+                    let mut s = user.snapshot.clone();
+                    s.home = Some(point);
+                    s
+                };
+                &moved
+            }
+            None => &user.snapshot,
+        };
+        let ranker = Ranker::with_parts(
+            &self.ranking,
+            &live.table,
+            &live.popularity,
+            &self.rules,
+            self.rank.clone(),
+            &live.item_vectors,
+            self.dim,
+            &live.parts,
+        );
+        let request = UserRequest { user: snapshot_user, vector: Some(&user.vector), filters: &filters, now: now.0 };
+        let candidates = ranker.candidates(&live.index, &request, &live.snapshot).map_err(ApiError::internal)?;
+        let mut scratch = Scratch::default();
+        let ranked = ranker.rank(
+            &request,
+            &candidates,
+            &live.snapshot,
+            Policy::Objective { lambda: self.rank.lambda },
+            &mut scratch,
+        );
+        let limit = params.limit.unwrap_or(self.default_limit);
+        let from = params.location.or(user.record.home);
+        let items: Vec<ListItem> = ranked
+            .iter()
+            .take(limit)
+            .enumerate()
+            .map(|(position, r)| {
+                let mut item = self.item(&live, r.offer as usize, Some(user), from);
+                item.position = position;
+                item.score = r.score;
+                item.delta_div = r.delta_div;
+                if params.explain {
+                    item.explanation = Some(self.explain(r));
+                }
+                item
+            })
+            .collect();
+        let list = ServedList {
+            call_id: self.next_call(),
+            user_id: Some(user_id.to_owned()),
+            at: now.to_string(),
+            list: "recommendations".into(),
+            title: "Recommendations".into(),
+            policy: format!("objective(lambda={})", self.rank.lambda),
+            model_version: self.model_version(),
+            candidates: candidates.len(),
+            items,
+        };
+        let impressions = self.impressions(&list, user_id, now);
+        Ok((list, impressions))
+    }
+
+    fn explain(&self, r: &Ranked) -> Explanation {
+        let sources: Vec<String> = r.origins.iter().map(|o| format!("{} (#{})", o.source.name(), o.rank + 1)).collect();
+        let lambda = self.rank.lambda;
+        let diversity = if r.delta_div == 0 {
+            "adds nothing new to the user's diversification".to_owned()
+        } else {
+            format!("would earn {} diversification points ({})", r.delta_div, r.delta_div_criteria.join(", "))
+        };
+        Explanation {
+            sources: r.origins.clone(),
+            p_click: r.p_click,
+            p_booking: r.p_booking,
+            delta_div_criteria: r.delta_div_criteria.clone(),
+            retrieval_score: r.retrieval_score,
+            retrieval_rank: r.retrieval_rank,
+            objective: format!(
+                "{:.4} + {:.4} × (1 + {lambda} × {}) = {:.4}",
+                r.p_click, r.p_booking, r.delta_div, r.score
+            ),
+            text: format!(
+                "Proposed by {}; {:.0} % chance of a click and {:.0} % of a booking when shown; {diversity}.",
+                sources.join(", "),
+                r.p_click * 100.0,
+                r.p_booking * 100.0
+            ),
+        }
+    }
+
+    fn impressions(&self, list: &ServedList, user_id: &str, now: Timestamp) -> Vec<Interaction> {
+        list.items
+            .iter()
+            .map(|item| Interaction {
+                id: format!("{}-{}", list.call_id, item.position),
+                user_id: user_id.to_owned(),
+                offer_id: item.offer_id.clone(),
+                at: now,
+                kind: InteractionKind::Impression {
+                    call_id: list.call_id.clone(),
+                    position: item.position as u32,
+                    model_version: format!("{}:{}", list.list, list.model_version),
+                    propensity: 1.0,
+                },
+            })
+            .collect()
+    }
+
+    /// Offers similar to an offer (item vectors), under the user's filters when a user is given.
+    pub fn similar(
+        &self,
+        offer_id: &str,
+        user_id: Option<&str>,
+        limit: usize,
+    ) -> Result<(ServedList, Vec<Interaction>), ApiError> {
+        let live = self.read();
+        let now = self.clock.now();
+        let o = live.table.position(offer_id).ok_or_else(|| ApiError::not_found("offer", "offer_id", offer_id))? as usize;
+        let user = match user_id {
+            Some(id) => Some(live.users.get(id).ok_or_else(|| ApiError::not_found("user", "user_id", id))?),
+            None => None,
+        };
+        let mut filters = match user {
+            Some(u) => self.user_filters(u, &live, now.0, &RecoParams::default()),
+            None => Filters { bookable_at: Some(now.0), ..Filters::default() },
+        };
+        filters.exclude_offers.push(offer_id.to_owned());
+        filters.exclude_items.push(live.offers[o].item_id.clone());
+        let vector = &live.item_vectors[o * self.dim..(o + 1) * self.dim];
+        let from = user.and_then(|u| u.record.home);
+        let hits = live.index.search(vector, &filters, limit * 3).map_err(ApiError::internal)?;
+        let hits = one_per_item(hits, from);
+        let items = self.hit_items(&live, &hits, user, from, limit);
+        let list = ServedList {
+            call_id: self.next_call(),
+            user_id: user_id.map(str::to_owned),
+            at: now.to_string(),
+            list: "similar".into(),
+            title: format!("Like {}", live.offers[o].title),
+            policy: "item-vector similarity".into(),
+            model_version: self.retrieval_version.clone(),
+            candidates: hits.len(),
+            items,
+        };
+        let impressions = user_id.map(|u| self.impressions(&list, u, now)).unwrap_or_default();
+        Ok((list, impressions))
+    }
+
+    fn hit_items(
+        &self,
+        live: &Live,
+        hits: &[Hit],
+        user: Option<&LiveUser>,
+        from: Option<passeur_domain::GeoPoint>,
+        limit: usize,
+    ) -> Vec<ListItem> {
+        hits.iter()
+            .filter_map(|h| live.table.position(&h.offer_id))
+            .take(limit)
+            .enumerate()
+            .map(|(position, o)| {
+                let mut item = self.item(live, o as usize, user, from);
+                item.position = position;
+                item.score = f64::from(
+                    user.map_or(0.0, |u| dot(&u.vector, &live.item_vectors[o as usize * self.dim..(o as usize + 1) * self.dim])),
+                );
+                item
+            })
+            .collect()
+    }
+
+    /// The user's playlists (all, or the one named), seeded by an offer for "similar" playlists.
+    pub fn playlists(
+        &self,
+        user_id: &str,
+        seed_offer: Option<&str>,
+        only: Option<&str>,
+        params: &RecoParams,
+    ) -> Result<(Vec<ServedList>, Vec<Interaction>), ApiError> {
+        let live = self.read();
+        let now = self.clock.now();
+        let user = live.users.get(user_id).ok_or_else(|| ApiError::not_found("user", "user_id", user_id))?;
+        let specs: Vec<_> = match only {
+            Some(name) => vec![self.playlists.get(name).ok_or_else(|| {
+                let names: Vec<&str> = self.playlists.playlist.iter().map(|p| p.name.as_str()).collect();
+                ApiError::bad_param("playlist", format!("unknown playlist {name:?} (one of {})", names.join(", ")))
+            })?],
+            None => self.playlists.playlist.iter().collect(),
+        };
+        let seed = match seed_offer {
+            Some(id) => {
+                let o = live.table.position(id).ok_or_else(|| ApiError::not_found("offer", "offer_id", id))? as usize;
+                Some((live.offers[o].id.as_str(), live.offers[o].item_id.as_str(), &live.item_vectors[o * self.dim..(o + 1) * self.dim]))
+            }
+            None => None,
+        };
+        let from = params.location.or(user.record.home);
+        let ctx = PlaylistContext {
+            user_vector: Some(&user.vector),
+            seed_offer: seed,
+            filters: self.user_filters(user, &live, now.0, params),
+            now: now.0,
+            department: Some(user.record.department.clone()),
+            location: from,
+        };
+        let mut lists = Vec::new();
+        let mut impressions = Vec::new();
+        for spec in specs {
+            let Some(p) = build(&live.index, spec, &ctx).map_err(ApiError::internal)? else { continue };
+            let items = self.hit_items(&live, &p.hits, Some(user), from, spec.size);
+            let list = ServedList {
+                call_id: self.next_call(),
+                user_id: Some(user_id.to_owned()),
+                at: now.to_string(),
+                list: p.name.clone(),
+                title: p.title.clone(),
+                policy: "playlist".into(),
+                model_version: self.retrieval_version.clone(),
+                candidates: p.hits.len(),
+                items,
+            };
+            impressions.extend(self.impressions(&list, user_id, now));
+            lists.push(list);
+        }
+        Ok((lists, impressions))
+    }
+
+    /// The user's diversification score with the points of each booking, from the user's stored events.
+    pub fn diversification(&self, user_id: &str, events: &[Interaction]) -> Result<Diversification, ApiError> {
+        let live = self.read();
+        if !live.users.contains_key(user_id) {
+            return Err(ApiError::not_found("user", "user_id", user_id));
+        }
+        let mut profile = UserProfile::new();
+        let mut bookings: Vec<BookingPoints> = Vec::new();
+        let mut position: FxHashMap<&str, usize> = FxHashMap::default();
+        for e in events {
+            match &e.kind {
+                InteractionKind::Booking { .. } => {
+                    let Some(o) = live.table.position(&e.offer_id) else { continue };
+                    let o = o as usize;
+                    let points = profile.book(&self.rules, &e.id, e.at.0, live.table.traits[o]);
+                    position.insert(e.id.as_str(), bookings.len());
+                    bookings.push(BookingPoints {
+                        booking_id: e.id.clone(),
+                        offer_id: e.offer_id.clone(),
+                        title: live.offers[o].title.clone(),
+                        category: live.table.columns[o].category.clone(),
+                        subcategory: live.table.columns[o].subcategory.clone(),
+                        at: e.at.to_string(),
+                        points: points.points,
+                        criteria: points.criteria.iter().map(|c| c.name()).collect(),
+                        cancelled: false,
+                    });
+                }
+                InteractionKind::Cancellation { booking_id } => {
+                    if profile.cancel(&self.rules, booking_id)
+                        && let Some(&i) = position.get(booking_id.as_str())
+                    {
+                        bookings[i].cancelled = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut categories: Vec<String> =
+            bookings.iter().filter(|b| !b.cancelled).map(|b| b.category.clone()).collect();
+        categories.sort();
+        categories.dedup();
+        Ok(Diversification { user_id: user_id.to_owned(), score: profile.score(), categories, bookings })
+    }
+
+    /// Δdiv of an offer for a user now, with its criteria.
+    pub fn delta_div(&self, user_id: &str, offer_id: &str) -> Result<(u32, Vec<&'static str>), ApiError> {
+        let live = self.read();
+        let user = live.users.get(user_id).ok_or_else(|| ApiError::not_found("user", "user_id", user_id))?;
+        let o = live.table.position(offer_id).ok_or_else(|| ApiError::not_found("offer", "offer_id", offer_id))?;
+        let p = user.snapshot.profile.explain(&self.rules, &live.table.traits[o as usize]);
+        Ok((p.points, p.criteria.iter().map(|c| c.name()).collect()))
+    }
+
+    /// Counts for readiness and metrics: offers, users.
+    pub fn sizes(&self) -> (usize, usize) {
+        let live = self.read();
+        (live.offers.len(), live.users.len())
+    }
+
+    /// Users known to the model when trained (the rest are content-only to it).
+    pub fn known_users(&self) -> usize {
+        self.known_users
+    }
+}
