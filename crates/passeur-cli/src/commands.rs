@@ -442,7 +442,9 @@ pub fn demo(data_dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
         let u = user.as_deref().unwrap_or("u00001");
         out!("\ntry:");
         out!("  curl -s {base}/ready");
-        out!("  curl -s -H 'Authorization: Bearer {app_key}' '{base}/v1/users/{u}/recommendations?limit=5&explain=true'");
+        out!(
+            "  curl -s -H 'Authorization: Bearer {app_key}' '{base}/v1/users/{u}/recommendations?limit=5&explain=true'"
+        );
         out!("  curl -s -H 'Authorization: Bearer {app_key}' {base}/v1/users/{u}/diversification");
         out!("  curl -s -H 'Authorization: Bearer {app_key}' {base}/v1/users/{u}/playlists");
         out!(
@@ -505,11 +507,12 @@ fn upgrade_with_text(
         std::fs::rename(next, &live)?;
         std::fs::remove_dir_all(&old)?;
     }
-    let (retrieval, ranking, seconds) = runtime
-        .block_on(state.reload())
-        .map_err(|e| anyhow::anyhow!("reload: {}", e.body.message))?;
+    let (retrieval, ranking, seconds) =
+        runtime.block_on(state.reload()).map_err(|e| anyhow::anyhow!("reload: {}", e.body.message))?;
     std::fs::write(data_dir.join("demo-text.done"), "texts embedded, models retrained with them\n")?;
-    out!("[background] now serving retrieval {retrieval} and ranking {ranking} (loaded in {seconds:.1} s, swapped at once)");
+    out!(
+        "[background] now serving retrieval {retrieval} and ranking {ranking} (loaded in {seconds:.1} s, swapped at once)"
+    );
     Ok(())
 }
 

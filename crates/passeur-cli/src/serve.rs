@@ -57,9 +57,15 @@ pub fn load_config(path: Option<&Path>, listen: Option<&str>) -> Result<ServerCo
 pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<ExitCode> {
     let config = load_config(args.config.as_deref(), args.listen.as_deref())?;
     serve_with(data_dir, config, |address, state| {
-        out!("passeur serving on http://{address} (data in {}); /ready answers once the models are loaded", data_dir.display());
+        out!(
+            "passeur serving on http://{address} (data in {}); /ready answers once the models are loaded",
+            data_dir.display()
+        );
         if state.keys.is_empty() {
-            out!("no API key yet: create one with `passeur --data-dir {} keys create --scope admin`", data_dir.display());
+            out!(
+                "no API key yet: create one with `passeur --data-dir {} keys create --scope admin`",
+                data_dir.display()
+            );
         }
     })
 }
@@ -81,7 +87,12 @@ fn open_store(data_dir: &Path) -> Result<SqliteStore> {
 }
 
 /// Creates and stores a key; answers the key.
-pub fn create_key(store: &mut SqliteStore, scope: Scope, partner: Option<String>, label: &str) -> Result<(String, String)> {
+pub fn create_key(
+    store: &mut SqliteStore,
+    scope: Scope,
+    partner: Option<String>,
+    label: &str,
+) -> Result<(String, String)> {
     let (key, record) = new_key(scope, partner, label, passeur_domain::Timestamp::now().0);
     store.put_api_key(&record)?;
     Ok((key, record.id))
@@ -91,7 +102,8 @@ pub fn keys(data_dir: &Path, command: KeysCommand) -> Result<ExitCode> {
     let mut store = open_store(data_dir)?;
     match command {
         KeysCommand::Create { scope, partner, label } => {
-            let scope = Scope::parse(&scope).with_context(|| format!("--scope: {scope:?} is not app, partner or admin"))?;
+            let scope =
+                Scope::parse(&scope).with_context(|| format!("--scope: {scope:?} is not app, partner or admin"))?;
             if (scope == Scope::Partner) != partner.is_some() {
                 bail!("--partner is required for partner keys, and only for them");
             }
@@ -173,7 +185,11 @@ pub fn bench(data_dir: &Path, rate: f64, seconds: u64, event_share: f64, seed: u
         Ok(())
     })?;
     drop(store);
-    let mut config = ServerConfig { listen: "127.0.0.1:0".into(), clock: passeur_server::ClockKind::Store, ..ServerConfig::default() };
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        clock: passeur_server::ClockKind::Store,
+        ..ServerConfig::default()
+    };
     config.validate()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let dir = data_dir.to_owned();
@@ -212,11 +228,9 @@ pub fn bench(data_dir: &Path, rate: f64, seconds: u64, event_share: f64, seed: u
         let b99 = baseline.kinds.first().map(|k| k.p99_ms);
         let reco = run_load(&plan(vec![(Kind::Recommendations, 1.0)], seed + 1)).await;
         print_report("recommendations alone", &reco, b50, b99);
-        let mixed = run_load(&plan(
-            vec![(Kind::Recommendations, 1.0 - event_share), (Kind::Event, event_share)],
-            seed + 2,
-        ))
-        .await;
+        let mixed =
+            run_load(&plan(vec![(Kind::Recommendations, 1.0 - event_share), (Kind::Event, event_share)], seed + 2))
+                .await;
         print_report(&format!("mixed ({:.0} % event writes)", event_share * 100.0), &mixed, b50, b99);
         for (label, r) in [("recommendations alone", &reco), ("mixed", &mixed)] {
             let worst = r.kinds.iter().map(|k| k.p99_ms).fold(0.0, f64::max);

@@ -67,7 +67,12 @@ async fn track(State(state): State<Shared>, request: Request, next: Next) -> Res
 }
 
 async fn no_route(request: Request) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "no_route", format!("no route {} {}", request.method(), request.uri().path()), None)
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        format!("no route {} {}", request.method(), request.uri().path()),
+        None,
+    )
 }
 
 async fn wrong_method(request: Request) -> ApiError {
@@ -134,9 +139,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let message = inner.to_string();
             return Err(match inner.classify() {
                 serde_json::error::Category::Data => {
-                    let named = ["missing field `", "unknown field `"]
-                        .iter()
-                        .find_map(|p| message.strip_prefix(p).and_then(|rest| rest.split('`').next()));
+                    // The path stops at the struct for a missing field (serde names it in the message);
+                    // it already ends with the field for a wrong or unknown one.
+                    let named = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
                     let field = match (path.as_str(), named) {
                         (".", Some(n)) => n.to_owned(),
                         (".", None) => String::new(),
@@ -150,11 +155,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                         (!field.is_empty()).then_some(field),
                     )
                 }
-                _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {message}"), None),
+                _ => {
+                    ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {message}"), None)
+                }
             });
         }
     };
-    de.end().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {e}"), None))?;
+    de.end()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {e}"), None))?;
     Ok(value)
 }
 
@@ -358,9 +366,8 @@ async fn put_offer(State(state): State<Shared>, caller: Caller, Body(body): Body
         }
         if caller.scope == Scope::Partner {
             let own = caller.partner_id.as_deref();
-            let partner_of = |venue: &Option<String>| {
-                venue.as_ref().and_then(|v| live.venues.get(v)).map(|v| v.partner_id.as_str())
-            };
+            let partner_of =
+                |venue: &Option<String>| venue.as_ref().and_then(|v| live.venues.get(v)).map(|v| v.partner_id.as_str());
             if offer.venue_id.is_none() || partner_of(&offer.venue_id) != own {
                 return Err(ApiError::forbidden(format!(
                     "key {} may write offers of its partner's venues only",
@@ -470,7 +477,8 @@ async fn post_event(State(state): State<Shared>, caller: Caller, Body(body): Bod
 fn unbatch(mut e: ApiError, prefix: &str) -> ApiError {
     if let Some(f) = e.body.field.take() {
         let bare = f.strip_prefix("events[0]").map(|r| r.trim_start_matches('.').to_owned()).unwrap_or(f);
-        e.body.field = Some(if prefix.is_empty() { bare } else { format!("{prefix}.{bare}") }).filter(|f| !f.is_empty());
+        e.body.field =
+            Some(if prefix.is_empty() { bare } else { format!("{prefix}.{bare}") }).filter(|f| !f.is_empty());
     }
     e
 }
@@ -483,7 +491,11 @@ fn to_event(state: &AppState, engine: &Engine, body: &EventBody) -> ApiResult<In
     })
 }
 
-async fn post_batch(State(state): State<Shared>, caller: Caller, Body(batch): Body<EventBatch>) -> ApiResult<Json<Value>> {
+async fn post_batch(
+    State(state): State<Shared>,
+    caller: Caller,
+    Body(batch): Body<EventBatch>,
+) -> ApiResult<Json<Value>> {
     caller.require(&[Scope::App])?;
     if batch.events.is_empty() {
         return Err(ApiError::invalid("events", "is empty"));
@@ -627,7 +639,10 @@ async fn create_key(State(state): State<Shared>, caller: Caller, Body(body): Bod
     let (key, record) = new_key(scope, body.partner_id.clone(), &body.label, Timestamp::now().0);
     state.with_keys(|store| store.put_api_key(&record))?;
     tracing::info!(key_id = %record.id, scope = scope.name(), "API key created");
-    Ok((StatusCode::CREATED, Json(json!({ "id": record.id, "key": key, "scope": scope.name(), "partner_id": body.partner_id })))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": record.id, "key": key, "scope": scope.name(), "partner_id": body.partner_id })),
+    )
         .into_response())
 }
 
@@ -673,7 +688,9 @@ pub(crate) fn acks(events: &[Interaction], written: Written) -> ApiResult<Vec<Ev
             passeur_store::EventOutcome::Recorded { credit_cents } => {
                 EventAck { id: e.id.clone(), recorded: true, credit_cents }
             }
-            passeur_store::EventOutcome::AlreadyRecorded => EventAck { id: e.id.clone(), recorded: false, credit_cents: -1 },
+            passeur_store::EventOutcome::AlreadyRecorded => {
+                EventAck { id: e.id.clone(), recorded: false, credit_cents: -1 }
+            }
         })
         .collect())
 }

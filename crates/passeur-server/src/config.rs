@@ -128,7 +128,9 @@ impl ServerConfig {
 
     /// The listening address.
     pub fn address(&self) -> Result<SocketAddr> {
-        self.listen.parse().map_err(|e| ServerError::Config(format!("listen: {:?} is not an address: {e}", self.listen)))
+        self.listen
+            .parse()
+            .map_err(|e| ServerError::Config(format!("listen: {:?} is not an address: {e}", self.listen)))
     }
 
     /// Checks every field; the error names the first bad one.
@@ -221,7 +223,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case<'_>] = &[
             ("radius_km = -3.0", &[], "radius_km"),
             ("listen = \"nowhere\"", &[], "listen"),
             ("lamda = 2.0", &[], "lamda"),

@@ -60,7 +60,10 @@ pub struct ModelDirs {
 impl ModelDirs {
     /// `DATA_DIR/models/retrieval` and `DATA_DIR/models/ranking`.
     pub fn of(data_dir: &Path) -> ModelDirs {
-        ModelDirs { retrieval: data_dir.join("models").join("retrieval"), ranking: data_dir.join("models").join("ranking") }
+        ModelDirs {
+            retrieval: data_dir.join("models").join("retrieval"),
+            ranking: data_dir.join("models").join("ranking"),
+        }
     }
 }
 
@@ -361,17 +364,16 @@ impl Engine {
                 row
             })
             .collect();
-        let params = IvfParams {
-            nprobe: config.index_nprobe,
-            exact_below: config.index_exact_below,
-            ..IvfParams::default()
-        };
+        let params =
+            IvfParams { nprobe: config.index_nprobe, exact_below: config.index_exact_below, ..IvfParams::default() };
         let index = IvfIndex::build(dim, &indexed, params)?;
         let snapshot = Arc::new(popularity.snapshot(&table, now, &config.ranking.sources));
         let parts = RankerParts::new(&ranking, &table, &item_vectors, dim);
-        let departments =
-            dataset.departments.iter().enumerate().skip(1).map(|(i, d)| (d.clone(), i as u32)).collect();
-        let boot = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()));
+        let departments = dataset.departments.iter().enumerate().skip(1).map(|(i, d)| (d.clone(), i as u32)).collect();
+        let boot = format!(
+            "{:x}",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
+        );
         let live = Live {
             catalogue: dataset.catalogue,
             table,
@@ -467,7 +469,13 @@ impl Engine {
         if text.as_ref().is_some_and(|t| t.len() != live.catalogue.text_dim) {
             return Err(ServerError::Data(format!("offer {}: text embedding of the wrong size", offer.id)));
         }
-        let row = ItemRow::of(offer, venue.as_ref(), ItemStats::default(), text.as_deref(), self.retrieval.config.artist_buckets);
+        let row = ItemRow::of(
+            offer,
+            venue.as_ref(),
+            ItemStats::default(),
+            text.as_deref(),
+            self.retrieval.config.artist_buckets,
+        );
         let o = live.catalogue.push(&offer.id, row)?;
         let t = live.table.push(offer, venue.as_ref());
         if t != o {
@@ -798,7 +806,8 @@ impl Engine {
     ) -> Result<(ServedList, Vec<Interaction>), ApiError> {
         let live = self.read();
         let now = self.clock.now();
-        let o = live.table.position(offer_id).ok_or_else(|| ApiError::not_found("offer", "offer_id", offer_id))? as usize;
+        let o =
+            live.table.position(offer_id).ok_or_else(|| ApiError::not_found("offer", "offer_id", offer_id))? as usize;
         let user = match user_id {
             Some(id) => Some(live.users.get(id).ok_or_else(|| ApiError::not_found("user", "user_id", id))?),
             None => None,
@@ -844,9 +853,9 @@ impl Engine {
             .map(|(position, o)| {
                 let mut item = self.item(live, o as usize, user, from);
                 item.position = position;
-                item.score = f64::from(
-                    user.map_or(0.0, |u| dot(&u.vector, &live.item_vectors[o as usize * self.dim..(o as usize + 1) * self.dim])),
-                );
+                item.score = f64::from(user.map_or(0.0, |u| {
+                    dot(&u.vector, &live.item_vectors[o as usize * self.dim..(o as usize + 1) * self.dim])
+                }));
                 item
             })
             .collect()
@@ -873,7 +882,11 @@ impl Engine {
         let seed = match seed_offer {
             Some(id) => {
                 let o = live.table.position(id).ok_or_else(|| ApiError::not_found("offer", "offer_id", id))? as usize;
-                Some((live.offers[o].id.as_str(), live.offers[o].item_id.as_str(), &live.item_vectors[o * self.dim..(o + 1) * self.dim]))
+                Some((
+                    live.offers[o].id.as_str(),
+                    live.offers[o].item_id.as_str(),
+                    &live.item_vectors[o * self.dim..(o + 1) * self.dim],
+                ))
             }
             None => None,
         };

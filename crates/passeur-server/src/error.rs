@@ -153,13 +153,12 @@ impl From<DomainError> for ApiError {
         let message = e.to_string();
         match e {
             DomainError::InvalidField { field, .. } => ApiError::invalid(field, message),
-            DomainError::InsufficientCredit { .. } => ApiError::new(
-                StatusCode::CONFLICT,
-                "insufficient_credit",
-                message,
-                Some("amount_cents".to_owned()),
-            ),
-            DomainError::UnknownCode { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_code", message, None),
+            DomainError::InsufficientCredit { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "insufficient_credit", message, Some("amount_cents".to_owned()))
+            }
+            DomainError::UnknownCode { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_code", message, None)
+            }
             DomainError::TaxonomyFile { .. } | DomainError::InvalidCreditRules(_) => ApiError::internal(message),
         }
     }

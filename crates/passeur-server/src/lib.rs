@@ -68,9 +68,9 @@ impl Service {
         let state = Arc::new(AppState::new(config, data_dir.to_owned(), writer, reader)?);
         let loader = Arc::clone(&state);
         tokio::task::spawn_blocking(move || {
-            let result = SqliteStore::open(&loader.data_dir).map_err(ServerError::from).and_then(|store| {
-                Engine::load(&store, &ModelDirs::of(&loader.data_dir), &loader.config, None)
-            });
+            let result = SqliteStore::open(&loader.data_dir)
+                .map_err(ServerError::from)
+                .and_then(|store| Engine::load(&store, &ModelDirs::of(&loader.data_dir), &loader.config, None));
             match result {
                 Ok(engine) => {
                     tracing::info!(
@@ -152,8 +152,10 @@ pub fn run(config: ServerConfig, data_dir: &Path, on_bound: impl FnOnce(SocketAd
     if config.worker_threads > 0 {
         builder.worker_threads(config.worker_threads);
     }
-    let runtime =
-        builder.enable_all().build().map_err(|source| ServerError::Io { what: "starting the runtime".into(), source })?;
+    let runtime = builder
+        .enable_all()
+        .build()
+        .map_err(|source| ServerError::Io { what: "starting the runtime".into(), source })?;
     runtime.block_on(async move {
         let service = Service::bind(config, data_dir).await?;
         on_bound(service.address, service.state());

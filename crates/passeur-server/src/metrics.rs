@@ -73,7 +73,8 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("passeur");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests by method, route and status", requests.clone());
-        let latency = Family::<RouteLabels, Histogram, HistogramMaker>::new_with_constructor(latency_histogram as HistogramMaker);
+        let latency =
+            Family::<RouteLabels, Histogram, HistogramMaker>::new_with_constructor(latency_histogram as HistogramMaker);
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
         let models = Family::<ModelLabels, Gauge>::default();
         registry.register("model_info", "Models served (1 per kind and version)", models.clone());
@@ -97,9 +98,15 @@ impl Metrics {
     /// Records one request.
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         self.requests
-            .get_or_create(&RequestLabels { method: method.to_owned(), route: route.to_owned(), status: status.to_string() })
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status: status.to_string(),
+            })
             .inc();
-        self.latency.get_or_create(&RouteLabels { method: method.to_owned(), route: route.to_owned() }).observe(seconds);
+        self.latency
+            .get_or_create(&RouteLabels { method: method.to_owned(), route: route.to_owned() })
+            .observe(seconds);
     }
 
     /// Sets the models served.

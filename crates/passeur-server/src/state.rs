@@ -120,7 +120,10 @@ impl AppState {
     }
 
     /// Changes keys (through the read connection: keys are not on the hot path) and reloads the ring.
-    pub fn with_keys<T>(&self, change: impl FnOnce(&mut SqliteStore) -> passeur_store::Result<T>) -> Result<T, ApiError> {
+    pub fn with_keys<T>(
+        &self,
+        change: impl FnOnce(&mut SqliteStore) -> passeur_store::Result<T>,
+    ) -> Result<T, ApiError> {
         let mut store = self.reader.lock().unwrap_or_else(|e| e.into_inner());
         let out = change(&mut store).map_err(ApiError::from)?;
         self.keys.reload(&store).map_err(ApiError::from)?;

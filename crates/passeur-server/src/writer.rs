@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 enum Message {
-    Write(Write, oneshot::Sender<Result<Written, StoreError>>),
+    Write(Box<Write>, oneshot::Sender<Result<Written, StoreError>>),
     Impressions(Vec<Interaction>),
     Flush(oneshot::Sender<()>),
 }
@@ -60,7 +60,7 @@ impl Writer {
     /// Writes, and answers once the write is committed (or refused).
     pub async fn write(&self, write: Write) -> Result<Written, StoreError> {
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(Message::Write(write, reply)).is_err() {
+        if self.tx.send(Message::Write(Box::new(write), reply)).is_err() {
             return Err(StoreError::Io { path: "writer".into(), source: std::io::Error::other("the writer stopped") });
         }
         answer.await.unwrap_or_else(|_| {
@@ -112,7 +112,7 @@ fn run(mut store: SqliteStore, rx: mpsc::Receiver<Message>, max_group: usize, st
         let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
         let mut take = |m: Message, writes: &mut Vec<Write>, pending: &mut Vec<Interaction>| match m {
             Message::Write(w, reply) => {
-                writes.push(w);
+                writes.push(*w);
                 replies.push(reply);
             }
             Message::Impressions(mut rows) => pending.append(&mut rows),
@@ -196,4 +196,3 @@ fn run(mut store: SqliteStore, rx: mpsc::Receiver<Message>, max_group: usize, st
         }
     }
 }
-

@@ -971,44 +971,43 @@ fn apply_event(tx: &Connection, event: &Interaction) -> Result<EventOutcome> {
     if exists(tx, "interactions", &event.id)? {
         return Ok(EventOutcome::AlreadyRecorded);
     }
-        check_interaction_references(tx, event, &mut exists)?;
-        let user = get_user(tx, &event.user_id)?.expect("checked above");
-        let mut account = CreditAccount { remaining_cents: user.credit_cents };
-        match &event.kind {
-            InteractionKind::Booking { amount_cents, quantity } => {
-                let offer = get_offer(tx, &event.offer_id)?.expect("checked above");
-                let not_bookable =
-                    |reason| StoreError::NotBookable { offer_id: offer.id.clone(), at: event.at, reason };
-                if offer.stock.is_some_and(|s| s < *quantity) {
-                    return Err(not_bookable("not enough stock"));
-                }
-                if !offer.is_bookable_at(event.at) {
-                    return Err(not_bookable("outside its booking window or after the event start"));
-                }
-                account.debit(&user.id, *amount_cents)?;
-                tx.prepare_cached("UPDATE offers SET stock = stock - ?2 WHERE id = ?1 AND stock IS NOT NULL")?
-                    .execute(params![offer.id, quantity])?;
+    check_interaction_references(tx, event, &mut exists)?;
+    let user = get_user(tx, &event.user_id)?.expect("checked above");
+    let mut account = CreditAccount { remaining_cents: user.credit_cents };
+    match &event.kind {
+        InteractionKind::Booking { amount_cents, quantity } => {
+            let offer = get_offer(tx, &event.offer_id)?.expect("checked above");
+            let not_bookable = |reason| StoreError::NotBookable { offer_id: offer.id.clone(), at: event.at, reason };
+            if offer.stock.is_some_and(|s| s < *quantity) {
+                return Err(not_bookable("not enough stock"));
             }
-            InteractionKind::Cancellation { booking_id } => {
-                let cancelled: bool = tx
-                    .prepare_cached("SELECT 1 FROM interactions WHERE booking_id = ?1 AND kind = 'cancellation'")?
-                    .exists([booking_id])?;
-                if cancelled {
-                    return Err(StoreError::AlreadyCancelled { booking_id: booking_id.clone() });
-                }
-                let booking = get_interaction(tx, booking_id)?.expect("checked above");
-                if let InteractionKind::Booking { amount_cents, quantity } = booking.kind {
-                    account.refund(amount_cents);
-                    tx.prepare_cached("UPDATE offers SET stock = stock + ?2 WHERE id = ?1 AND stock IS NOT NULL")?
-                        .execute(params![booking.offer_id, quantity])?;
-                }
+            if !offer.is_bookable_at(event.at) {
+                return Err(not_bookable("outside its booking window or after the event start"));
             }
-            InteractionKind::Consultation | InteractionKind::Favourite | InteractionKind::Impression { .. } => {}
+            account.debit(&user.id, *amount_cents)?;
+            tx.prepare_cached("UPDATE offers SET stock = stock - ?2 WHERE id = ?1 AND stock IS NOT NULL")?
+                .execute(params![offer.id, quantity])?;
         }
-        if account.remaining_cents != user.credit_cents {
-            tx.prepare_cached("UPDATE users SET credit_cents = ?2 WHERE id = ?1")?
-                .execute(params![user.id, account.remaining_cents])?;
+        InteractionKind::Cancellation { booking_id } => {
+            let cancelled: bool = tx
+                .prepare_cached("SELECT 1 FROM interactions WHERE booking_id = ?1 AND kind = 'cancellation'")?
+                .exists([booking_id])?;
+            if cancelled {
+                return Err(StoreError::AlreadyCancelled { booking_id: booking_id.clone() });
+            }
+            let booking = get_interaction(tx, booking_id)?.expect("checked above");
+            if let InteractionKind::Booking { amount_cents, quantity } = booking.kind {
+                account.refund(amount_cents);
+                tx.prepare_cached("UPDATE offers SET stock = stock + ?2 WHERE id = ?1 AND stock IS NOT NULL")?
+                    .execute(params![booking.offer_id, quantity])?;
+            }
         }
-        write_interaction(tx, event, &mut exists)?;
+        InteractionKind::Consultation | InteractionKind::Favourite | InteractionKind::Impression { .. } => {}
+    }
+    if account.remaining_cents != user.credit_cents {
+        tx.prepare_cached("UPDATE users SET credit_cents = ?2 WHERE id = ?1")?
+            .execute(params![user.id, account.remaining_cents])?;
+    }
+    write_interaction(tx, event, &mut exists)?;
     Ok(EventOutcome::Recorded { credit_cents: account.remaining_cents })
 }
