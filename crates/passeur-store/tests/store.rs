@@ -213,3 +213,77 @@ fn stats_count_by_category_age_and_bookings() {
     assert_eq!(stats.credit_spent_cents, 1_500);
     assert_eq!(stats.credit_remaining_cents, 28_500);
 }
+
+#[test]
+fn a_batch_of_events_is_applied_whole_or_not_at_all_and_names_the_failing_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = seeded(dir.path(), 2_000);
+    let cancel =
+        Interaction { kind: InteractionKind::Cancellation { booking_id: "b1".into() }, ..booking("c1", "o1", 0) };
+    // A booking and its cancellation in one batch: the cancellation sees the booking.
+    let outcomes = store.record_events(&[booking("b1", "o1", 1_500), cancel, booking("b2", "o2", 900)]).unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            EventOutcome::Recorded { credit_cents: 500 },
+            EventOutcome::Recorded { credit_cents: 2_000 },
+            EventOutcome::Recorded { credit_cents: 1_100 }
+        ]
+    );
+    // The third event is over the credit: nothing of the batch is written.
+    match store.record_events(&[booking("b3", "o1", 100), booking("b4", "o2", 900), booking("b5", "o2", 900)]) {
+        Err(StoreError::InBatch { index, source }) => {
+            assert_eq!(index, 2);
+            assert!(matches!(*source, StoreError::Domain(DomainError::InsufficientCredit { .. })), "{source}");
+        }
+        other => panic!("expected InBatch, got {other:?}"),
+    }
+    assert_eq!(store.interaction("b3").unwrap(), None);
+    assert_eq!(store.user("u1").unwrap().unwrap().credit_cents, 1_100);
+    assert_eq!(store.offer("o1").unwrap().unwrap().stock, Some(3));
+}
+
+#[test]
+fn a_group_commit_keeps_each_write_whole_and_independent() {
+    use passeur_store::{Write, Written};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = seeded(dir.path(), 2_000);
+    let impression = Interaction {
+        id: "call-1-0".into(),
+        kind: InteractionKind::Impression {
+            call_id: "call-1".into(),
+            position: 0,
+            model_version: "m".into(),
+            propensity: 0.25,
+        },
+        ..booking("x", "o2", 0)
+    };
+    let writes = vec![
+        Write::User(user("u2", 300)),
+        Write::Events(vec![booking("b1", "o1", 1_500)]),
+        // Fails whole (second event over the remaining 500): rolled back alone.
+        Write::Events(vec![booking("b2", "o2", 100), booking("b3", "o2", 900)]),
+        Write::Offer(offer("o3", 100, None), Some(("model-a".into(), "key-a".into(), vec![0.5, -0.5]))),
+        Write::Offer(Offer { venue_id: Some("nowhere".into()), ..offer("o4", 100, None) }, None),
+        Write::Impressions(vec![impression]),
+    ];
+    let results = store.write_group(&writes).unwrap();
+    assert!(matches!(results[0], Ok(Written::Record)));
+    assert_eq!(results[1].as_ref().unwrap(), &Written::Events(vec![EventOutcome::Recorded { credit_cents: 500 }]));
+    assert!(matches!(&results[2], Err(StoreError::InBatch { index: 1, .. })), "{:?}", results[2]);
+    assert!(matches!(results[3], Ok(Written::Record)));
+    assert!(matches!(&results[4], Err(StoreError::UnknownReference { field: "venue_id", .. })), "{:?}", results[4]);
+    assert_eq!(results[5].as_ref().unwrap(), &Written::Impressions(1));
+    drop(store);
+    // After reopening: the good writes are there, the failed ones left nothing.
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.user("u2").unwrap().unwrap().credit_cents, 300);
+    assert_eq!(store.user("u1").unwrap().unwrap().credit_cents, 500);
+    assert!(store.interaction("b2").unwrap().is_none());
+    assert_eq!(store.offer_embedding("model-a", "o3").unwrap(), Some(vec![0.5, -0.5]));
+    assert!(store.offer("o4").unwrap().is_none());
+    match store.interaction("call-1-0").unwrap().unwrap().kind {
+        InteractionKind::Impression { propensity, .. } => assert_eq!(propensity, 0.25),
+        other => panic!("{other:?}"),
+    }
+}
