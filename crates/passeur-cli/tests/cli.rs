@@ -50,11 +50,19 @@ fn generate_import_stats_export_and_a_rejected_import() {
 fn demo_builds_its_world_once_then_starts_from_the_data_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let first = ok(passeur(&data, &["demo", "--scale", "small"]));
+    let args = ["demo", "--scale", "small", "--setup-only", "--no-upgrade"];
+    let first = ok(passeur(&data, &args));
     assert!(first.contains("first run"), "{first}");
     assert!(first.contains("bookings by category"), "{first}");
-    let second = ok(passeur(&data, &["demo", "--scale", "small"]));
+    for step in ["training retrieval", "training ranking", "building the LanceDB index"] {
+        assert!(first.contains(step), "{step}: {first}");
+    }
+    assert!(data.join("models/retrieval/bundle.json").exists());
+    assert!(data.join("models/ranking/ranking.json").exists());
+    assert!(data.join("index").exists());
+    let second = ok(passeur(&data, &args));
     assert!(!second.contains("first run"), "{second}");
+    assert!(!second.contains("training"), "the second run reuses the models: {second}");
     assert!(second.contains("400 users"), "{second}");
 }
 
@@ -70,7 +78,9 @@ fn stats_without_a_store_says_what_to_do() {
 fn diversity_score_writes_every_users_score_and_every_bookings_points() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    ok(passeur(&data, &["demo", "--scale", "small"]));
+    let world = tmp.path().join("world");
+    ok(passeur(&data, &["generate", "--scale", "small", "--out", world.to_str().unwrap()]));
+    ok(passeur(&data, &["import", world.to_str().unwrap()]));
     let out = tmp.path().join("scores");
     let printed = ok(passeur(
         &data,
@@ -84,8 +94,7 @@ fn diversity_score_writes_every_users_score_and_every_bookings_points() {
     let total_points: u64 = points.lines().skip(1).map(|l| l.split(',').nth(5).unwrap().parse::<u64>().unwrap()).sum();
     assert_eq!(total_users, total_points, "a user's score is the sum of their bookings' points");
     assert!(points.lines().skip(1).any(|l| l.ends_with(",1,first_booking")), "first bookings are named");
-    // The same from the files the demo generated, and with the weighted rules.
-    let world = data.join("world");
+    // The same from the generated files, and with the weighted rules.
     let score_from_files = |out: &Path| {
         let args = ["diversity", "score", "--from", world.to_str().unwrap(), "--out", out.to_str().unwrap()];
         ok(passeur(&data, &[&args[..], &["--format", "csv", "--on", "2024-01-01"]].concat()))

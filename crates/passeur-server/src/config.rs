@@ -161,7 +161,12 @@ impl ServerConfig {
         if self.index_nprobe == 0 {
             return bad("index_nprobe", "must be at least 1".into());
         }
-        self.ranking.validate().map_err(|e| ServerError::Config(format!("ranking.{e}")))?;
+        self.ranking.validate().map_err(|e| match e {
+            passeur_ranking::RankingError::Config { field, reason } => {
+                ServerError::Config(format!("ranking.{field}: {reason}"))
+            }
+            other => ServerError::Config(format!("ranking: {other}")),
+        })?;
         self.diversification_rules()?;
         self.playlist_config()?;
         Ok(())

@@ -82,6 +82,8 @@ pub struct LiveUser {
     pub snapshot: UserSnapshot,
     /// The user tower's vector now.
     pub vector: Vec<f32>,
+    /// Events applied since load: a vector computed for an older revision is not installed.
+    pub revision: u64,
 }
 
 /// The mutable part of the state.
@@ -349,7 +351,7 @@ impl Engine {
             order.push(info.id.clone());
             users.insert(
                 info.id.clone(),
-                LiveUser { record, info: info.clone(), id_row, state, snapshot, vector: Vec::new() },
+                LiveUser { record, info: info.clone(), id_row, state, snapshot, vector: Vec::new(), revision: 0 },
             );
         }
         let vectors = retrieval.user_vectors(rows, &dataset.catalogue)?;
@@ -528,11 +530,13 @@ impl Engine {
                 state: UserState::new(user.credit_cents, history_len),
                 snapshot: UserSnapshot::new(user.birth_date, user.home, department, user.credit_cents),
                 vector: Vec::new(),
+                revision: 0,
             },
         };
         let row = UserRow::from_state(&entry.info, &entry.state, now, &live.catalogue, entry.id_row);
         let vector = self.retrieval.user_vectors(vec![row], &live.catalogue)?;
-        live.users.insert(user.id.clone(), LiveUser { vector, ..entry });
+        let revision = entry.revision + 1;
+        live.users.insert(user.id.clone(), LiveUser { vector, revision, ..entry });
         Ok(())
     }
 
@@ -572,6 +576,7 @@ impl Engine {
             let Some(user) = users.get_mut(&event.user_id) else { continue };
             user.state.apply(&e);
             user.snapshot.apply(table, &self.rules, &e);
+            user.revision += 1;
             user.state.credit_cents = credit_cents;
             user.snapshot.credit_cents = credit_cents;
             user.record.credit_cents = credit_cents;
@@ -603,16 +608,26 @@ impl Engine {
         if touched.is_empty() {
             return Ok(());
         }
-        let rows: Vec<UserRow> = touched
+        let rows: Vec<(UserRow, u64)> = touched
             .iter()
             .map(|id| {
                 let u = &live.users[id];
-                UserRow::from_state(&u.info, &u.state, now, &live.catalogue, u.id_row)
+                (UserRow::from_state(&u.info, &u.state, now, &live.catalogue, u.id_row), u.revision)
             })
             .collect();
-        let vectors = self.retrieval.user_vectors(rows, &live.catalogue)?;
-        for (id, v) in touched.iter().zip(vectors.chunks(self.dim)) {
-            if let Some(u) = live.users.get_mut(id) {
+        drop(live);
+        // The user tower runs under the read lock: requests keep being served meanwhile.
+        let (rows, revisions): (Vec<UserRow>, Vec<u64>) = rows.into_iter().unzip();
+        let vectors = {
+            let live = self.read();
+            self.retrieval.user_vectors(rows, &live.catalogue)?
+        };
+        let mut live = self.write();
+        for ((id, v), revision) in touched.iter().zip(vectors.chunks(self.dim)).zip(revisions) {
+            // A later event's apply computes its own vector; an older one is not installed over it.
+            if let Some(u) = live.users.get_mut(id)
+                && u.revision == revision
+            {
                 u.vector = v.to_vec();
             }
         }
