@@ -395,6 +395,14 @@ pub fn demo(data_dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
         run_step("building the LanceDB index", &["--data-dir", dir, "index", "build"])?;
     }
     let upgrade = !args.no_upgrade && !data_dir.join("demo-text.done").exists();
+    let fetcher = Path::new("scripts/fetch-assets.sh");
+    if upgrade && !args.model_dir.join("config.json").exists() && fetcher.exists() {
+        out!("\nthe text model is missing: fetching it with {}", fetcher.display());
+        let status = std::process::Command::new("bash").arg(fetcher).status()?;
+        if !status.success() {
+            out!("fetching failed ({status}); the demo serves without texts");
+        }
+    }
     let have_text_model = args.model_dir.join("config.json").exists();
     if upgrade && !have_text_model {
         out!(

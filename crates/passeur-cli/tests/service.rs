@@ -427,6 +427,7 @@ async fn bad_inputs_get_a_4xx_that_names_the_field_and_change_nothing() {
         (c.post(&s.url("/v1/offers"), &admin, &json!({ "id": "O-1", "item_id": "i", "title": "t", "subcategory": "NOT_A_SUBCATEGORY", "price_cents": 1 })).await, 422, "invalid_field", Some("subcategory")),
         (c.post(&s.url("/v1/offers"), &admin, &json!({ "id": "O-1", "item_id": "i", "title": "t", "subcategory": "LIVRE_PAPIER", "price_cents": -5, "venue_id": "V-e" })).await, 422, "invalid_field", Some("price_cents")),
         (c.post(&s.url("/v1/offers"), &admin, &json!({ "id": "O-1", "item_id": "i", "title": "t", "subcategory": "LIVRE_PAPIER", "price_cents": 5, "venue_id": "V-nowhere" })).await, 422, "unknown_reference", Some("venue_id")),
+        (c.post(&s.url("/v1/offers"), &admin, &json!({ "id": "O-1", "item_id": "i", "title": "t", "subcategory": "LIVRE_PAPIER", "price_cents": 5, "venue_id": "V-e", "image_embedding": [0.1, 0.2] })).await, 422, "invalid_field", Some("image_embedding")),
         (c.post(&s.url("/v1/users"), &app, &json!({ "id": "U-1", "birth_date": "2007-02-30", "department": "75", "credit_cents": 1 })).await, 422, "invalid_field", Some("birth_date")),
         (c.post(&s.url("/v1/events"), &app, &json!({ "kind": "consultation", "user_id": "U-e", "offer_id": "O-nowhere" })).await, 422, "unknown_reference", Some("offer_id")),
         (c.post(&s.url("/v1/events"), &app, &json!({ "kind": "consultation", "user_id": "U-nobody", "offer_id": "O-e" })).await, 422, "unknown_reference", Some("user_id")),
@@ -717,4 +718,29 @@ async fn models_reload_while_serving_and_no_write_is_lost() {
     assert_eq!(status, 200, "{list}");
     let (status, similar) = c.get(&s.url("/v1/offers/A-new/similar"), &admin).await;
     assert_eq!(status, 200, "{similar}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_cleanly_after_writing_the_queued_impressions() {
+    let tmp = data_dir();
+    let admin = admin_key(tmp.path());
+    let mut s = Server::start(tmp.path());
+    let c = Client::new();
+    assert_eq!(c.post(&s.url("/v1/users"), &admin, &user("U-t", 10_000)).await.0, 201);
+    let (status, list) = c.get(&s.url("/v1/users/U-t/recommendations?limit=7"), &admin).await;
+    assert_eq!(status, 200, "{list}");
+    let term = Command::new("kill").args(["-TERM", &s.child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let n = list["items"].as_array().unwrap().len();
+    let call = list["call_id"].as_str().unwrap();
+    assert_eq!(wait_for_impressions(tmp.path(), "U-t", call, n).len(), n);
 }

@@ -364,6 +364,18 @@ async fn put_offer(State(state): State<Shared>, caller: Caller, Body(body): Body
                 Some("venue_id".into()),
             ));
         }
+        // Checked before the commit: the live state must be able to take what the store keeps.
+        if let Some(image) = &offer.image_embedding
+            && image.len() != live.catalogue.image_dim
+        {
+            return Err(ApiError::invalid(
+                "image_embedding",
+                match live.catalogue.image_dim {
+                    0 => "the served model takes no image embedding; leave it out".to_owned(),
+                    d => format!("has {} components, the served model expects {d}", image.len()),
+                },
+            ));
+        }
         if caller.scope == Scope::Partner {
             let own = caller.partner_id.as_deref();
             let partner_of =

@@ -42,7 +42,6 @@ pub struct Service {
     pub address: SocketAddr,
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
-    writer_thread: std::thread::JoinHandle<()>,
 }
 
 impl Service {
@@ -58,7 +57,7 @@ impl Service {
         let store_config = StoreConfig { synchronous: Synchronous::Full, ..StoreConfig::default() };
         let write_store = SqliteStore::open_with(data_dir, &store_config)?;
         let reader = SqliteStore::open_with(data_dir, &store_config)?;
-        let (writer, writer_thread) = writer::Writer::start(write_store, config.group_commit_max);
+        let (writer, _writer_thread) = writer::Writer::start(write_store, config.group_commit_max);
         let address = config.address()?;
         let listener = tokio::net::TcpListener::bind(address)
             .await
@@ -99,7 +98,7 @@ impl Service {
                 }
             }
         });
-        Ok(Service { address, state, listener, writer_thread })
+        Ok(Service { address, state, listener })
     }
 
     /// The shared state (keys, engine, metrics).
@@ -115,10 +114,9 @@ impl Service {
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|source| ServerError::Io { what: "serving".into(), source })?;
+        // Every acknowledged write is already committed; the impressions still queued are written now.
+        // (The writer thread ends with the process: background tasks keep handles to it.)
         self.state.writer.flush().await;
-        let Service { state, writer_thread, .. } = self;
-        drop(state);
-        let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
         Ok(())
     }
 }
