@@ -12,7 +12,7 @@ use std::time::Duration;
 /// Arguments of `passeur serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// The configuration file (see passeur.toml); environment variables PASSEUR_<KEY> override it.
+    /// The configuration file (see passeur.toml); a variable PASSEUR_ + the key in capitals overrides a key.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Listen here (overrides the file and PASSEUR_LISTEN).

@@ -115,6 +115,27 @@ fn reqwest_blocking_get(url: &str) -> std::io::Result<u16> {
     Ok(out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0))
 }
 
+/// The first `users` user ids and `offers` offer ids of a data directory, in the store's order.
+fn some_ids(data: &Path, users: usize, offers: usize) -> (Vec<String>, Vec<String>) {
+    let store = SqliteStore::open(data).unwrap();
+    let (mut u, mut o) = (Vec::new(), Vec::new());
+    store
+        .scan_users(&mut |x| {
+            u.push(x.id);
+            Ok(())
+        })
+        .unwrap();
+    store
+        .scan_offers(&mut |x| {
+            o.push(x.id);
+            Ok(())
+        })
+        .unwrap();
+    u.truncate(users);
+    o.truncate(offers);
+    (u, o)
+}
+
 fn admin_key(data: &Path) -> String {
     passeur(data, &["keys", "create", "--scope", "admin", "--label", "test"]).trim().to_owned()
 }
@@ -352,19 +373,7 @@ async fn scopes_are_enforced() {
     let app = new_key(&c, &s, &admin, "app", None).await;
     let partner = new_key(&c, &s, &admin, "partner", Some("P-a")).await;
     let other = new_key(&c, &s, &admin, "partner", Some("P-b")).await;
-    let some_user = {
-        let store = SqliteStore::open(tmp.path()).unwrap();
-        let mut first = String::new();
-        store
-            .scan_users(&mut |u| {
-                if first.is_empty() {
-                    first = u.id;
-                }
-                Ok(())
-            })
-            .unwrap();
-        first
-    };
+    let some_user = some_ids(tmp.path(), 1, 0).0.remove(0);
     let reco = s.url(&format!("/v1/users/{some_user}/recommendations"));
     let (status, body) = c.call("GET", &reco, None, None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("missing_key")));
@@ -585,23 +594,7 @@ async fn stream_events(base: String, key: String, users: Vec<String>, offers: Ve
 async fn every_acknowledged_event_survives_a_sigkill_and_the_restart_has_the_same_state() {
     let tmp = data_dir();
     let admin = admin_key(tmp.path());
-    let (users, offers) = {
-        let store = SqliteStore::open(tmp.path()).unwrap();
-        let (mut users, mut offers) = (Vec::new(), Vec::new());
-        store
-            .scan_users(&mut |u| {
-                users.push(u.id);
-                Ok(())
-            })
-            .unwrap();
-        store
-            .scan_offers(&mut |o| {
-                offers.push(o.id);
-                Ok(())
-            })
-            .unwrap();
-        (users[..50].to_vec(), offers[..200].to_vec())
-    };
+    let (users, offers) = some_ids(tmp.path(), 50, 200);
     let mut s = Server::start(tmp.path());
     let streaming = tokio::spawn(stream_events(s.base.clone(), admin.clone(), users.clone(), offers));
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -642,17 +635,7 @@ async fn every_acknowledged_event_survives_a_sigkill_and_the_restart_has_the_sam
 async fn models_reload_while_serving_and_no_write_is_lost() {
     let tmp = data_dir();
     let admin = admin_key(tmp.path());
-    let user_ids = {
-        let store = SqliteStore::open(tmp.path()).unwrap();
-        let mut users = Vec::new();
-        store
-            .scan_users(&mut |u| {
-                users.push(u.id);
-                Ok(())
-            })
-            .unwrap();
-        users[..3].to_vec()
-    };
+    let (user_ids, mut offer_ids) = some_ids(tmp.path(), 3, 1);
     let s = Server::start(tmp.path());
     let c = Client::new();
     let before: Vec<u64> = {
@@ -662,19 +645,7 @@ async fn models_reload_while_serving_and_no_write_is_lost() {
         }
         v
     };
-    let first_offer = {
-        let store = SqliteStore::open(tmp.path()).unwrap();
-        let mut first = String::new();
-        store
-            .scan_offers(&mut |o| {
-                if first.is_empty() {
-                    first = o.id;
-                }
-                Ok(())
-            })
-            .unwrap();
-        first
-    };
+    let first_offer = offer_ids.remove(0);
     // Records written through the API after training: the reload aligns them after the model's own.
     assert_eq!(c.post(&s.url("/v1/venues"), &admin, &venue("V-r", "P-r")).await.0, 201);
     assert_eq!(c.post(&s.url("/v1/offers"), &admin, &offer("A-new", "V-r", "LIVRE_PAPIER", 1000)).await.0, 201);
