@@ -473,8 +473,8 @@ pub fn demo(data_dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
     })
 }
 
-/// While serving: embeds the offers' texts, retrains both models with them into new folders,
-/// swaps the folders and hot-reloads the service.
+/// While serving: embeds the offers' texts, retrains both models with them and rebuilds the LanceDB
+/// index into new folders, swaps the folders and hot-reloads the service.
 fn upgrade_with_text(
     data_dir: &Path,
     model_dir: &Path,
@@ -508,7 +508,18 @@ fn upgrade_with_text(
             DEMO_RANKING_EXAMPLES,
         ],
     )?;
-    for (next, live) in [(&next_retrieval, models.join("retrieval")), (&next_ranking, models.join("ranking"))] {
+    let next_index = data_dir.join("index.next");
+    let ni = next_index.to_str().context("path")?;
+    let _ = std::fs::remove_dir_all(&next_index);
+    run_step(
+        "[background] rebuilding the LanceDB index",
+        &["--data-dir", dir, "index", "build", "--model-dir", nr, "--index-dir", ni],
+    )?;
+    for (next, live) in [
+        (&next_retrieval, models.join("retrieval")),
+        (&next_ranking, models.join("ranking")),
+        (&next_index, data_dir.join("index")),
+    ] {
         let old = live.with_extension("old");
         let _ = std::fs::remove_dir_all(&old);
         std::fs::rename(&live, &old)?;
