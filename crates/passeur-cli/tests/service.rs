@@ -237,21 +237,10 @@ async fn a_partner_publishes_a_young_person_books_and_the_score_and_delta_div_fo
     let delta_before = before["delta_div"].as_u64().unwrap();
     assert!(delta_before >= 1, "a first booking scores: {before}");
 
-    let (status, ack) = c
-        .post(
-            &s.url("/v1/events"),
-            &app,
-            &json!({ "id": "E-1", "kind": "consultation", "user_id": "U-test", "offer_id": "O-concert" }),
-        )
-        .await;
+    let consultation = json!({ "id": "E-1", "kind": "consultation", "user_id": "U-test", "offer_id": "O-concert" });
+    let (status, ack) = c.post(&s.url("/v1/events"), &app, &consultation).await;
     assert_eq!((status, ack["recorded"].as_bool()), (201, Some(true)), "{ack}");
-    let (status, ack) = c
-        .post(
-            &s.url("/v1/events"),
-            &app,
-            &json!({ "id": "E-1", "kind": "consultation", "user_id": "U-test", "offer_id": "O-concert" }),
-        )
-        .await;
+    let (status, ack) = c.post(&s.url("/v1/events"), &app, &consultation).await;
     assert_eq!((status, ack["recorded"].as_bool()), (200, Some(false)), "a retry changes nothing: {ack}");
 
     let (status, recos) = c.get(&s.url("/v1/users/U-test/recommendations?limit=20&explain=true"), &app).await;
