@@ -201,3 +201,94 @@ pub fn check_support(rounds: &[Round]) -> Result<()> {
     }
     Ok(())
 }
+
+/// A two-sided confidence interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Interval {
+    /// The estimate on the whole log.
+    pub estimate: f64,
+    /// Lower end.
+    pub lower: f64,
+    /// Upper end.
+    pub upper: f64,
+}
+
+/// A percentile bootstrap interval at level `1 − alpha`, resampling whole clusters (e.g. users: their
+/// rounds are not independent) with replacement, `resamples` times, seeded. Every round names its cluster.
+pub fn bootstrap(
+    estimator: Estimator,
+    rounds: &[Round],
+    clusters: &[u64],
+    resamples: usize,
+    alpha: f64,
+    seed: u64,
+) -> Result<Interval> {
+    use rand::{Rng, SeedableRng};
+    let estimate = estimator.estimate(rounds)?;
+    if clusters.len() != rounds.len() {
+        return Err(OpeError::BadInput {
+            field: "clusters",
+            reason: format!("{} clusters for {} rounds", clusters.len(), rounds.len()),
+        });
+    }
+    if !(alpha > 0.0 && alpha < 1.0) || resamples < 10 {
+        return Err(OpeError::BadInput {
+            field: "alpha",
+            reason: format!("alpha {alpha} must be in (0, 1) with at least 10 resamples ({resamples})"),
+        });
+    }
+    let mut groups: Vec<(u64, Vec<usize>)> = Vec::new();
+    let mut order: Vec<usize> = (0..rounds.len()).collect();
+    order.sort_by_key(|&i| clusters[i]);
+    for i in order {
+        match groups.last_mut() {
+            Some((c, members)) if *c == clusters[i] => members.push(i),
+            _ => groups.push((clusters[i], vec![i])),
+        }
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut values = Vec::with_capacity(resamples);
+    let mut sample: Vec<Round> = Vec::with_capacity(rounds.len());
+    for _ in 0..resamples {
+        sample.clear();
+        for _ in 0..groups.len() {
+            let g = &groups[rng.random_range(0..groups.len())].1;
+            sample.extend(g.iter().map(|&i| rounds[i]));
+        }
+        // A resample where the target gives every drawn action probability 0 says nothing: skipped.
+        if let Ok(v) = estimator.estimate(&sample) {
+            values.push(v);
+        }
+    }
+    if values.is_empty() {
+        return Err(OpeError::Unsupported("no bootstrap resample could be estimated".into()));
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((q * (values.len() - 1) as f64).round() as usize).min(values.len() - 1)];
+    Ok(Interval { estimate, lower: at(alpha / 2.0), upper: at(1.0 - alpha / 2.0) })
+}
+
+/// The empirical-Bernstein lower bound on the mean of independent terms in `[0, upper]` (Maurer and
+/// Pontil 2009, theorem 4): with probability at least `1 − delta`, the true mean is at least
+/// `mean − √(2 V ln(2/δ) / n) − 7 upper ln(2/δ) / (3 (n − 1))`, V the sample variance. For IPS terms,
+/// `upper` is the largest possible weight times the largest reward (clipping makes it small).
+pub fn bernstein_lower(terms: &[f64], upper: f64, delta: f64) -> Result<f64> {
+    let n = terms.len();
+    if n < 2 {
+        return Err(OpeError::BadInput { field: "terms", reason: format!("{n} terms; at least 2 are needed") });
+    }
+    if !(delta > 0.0 && delta < 1.0) {
+        return Err(OpeError::BadInput { field: "delta", reason: format!("{delta} is not in (0, 1)") });
+    }
+    if let Some(i) = terms.iter().position(|t| !(0.0..=upper).contains(t)) {
+        return Err(OpeError::BadInput {
+            field: "terms",
+            reason: format!("term {i} = {} is outside [0, {upper}]", terms[i]),
+        });
+    }
+    let nf = n as f64;
+    let mean = terms.iter().sum::<f64>() / nf;
+    let variance = terms.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / (nf - 1.0);
+    let log = (2.0 / delta).ln();
+    Ok(mean - (2.0 * variance * log / nf).sqrt() - 7.0 * upper * log / (3.0 * (nf - 1.0)))
+}

@@ -217,3 +217,64 @@ fn a_deterministic_log_cannot_evaluate_another_policy_and_bad_inputs_name_the_ro
     let zero = [round(1.0, 0.5, 0.0, 0.0, 0.0)];
     assert!(matches!(Estimator::Snips.estimate(&zero), Err(OpeError::Unsupported(_))));
 }
+
+#[test]
+fn the_clustered_bootstrap_covers_the_truth_and_widens_with_correlated_rounds() {
+    use passeur_ope::bootstrap;
+    let bandit = Bandit::new(20, 5, 31);
+    let truth = bandit.truth();
+    let mut rng = ChaCha8Rng::seed_from_u64(32);
+    let reps = 60;
+    let mut covered = 0;
+    for r in 0..reps {
+        let rounds = bandit.log(1_000, 0.0, &mut rng);
+        let clusters: Vec<u64> = (0..rounds.len() as u64).collect();
+        let i = bootstrap(Estimator::Snips, &rounds, &clusters, 200, 0.05, r).unwrap();
+        assert!(i.lower <= i.estimate && i.estimate <= i.upper, "{i:?}");
+        covered += usize::from(i.lower <= truth && truth <= i.upper);
+    }
+    assert!(covered as f64 / reps as f64 >= 0.85, "covered {covered} of {reps}");
+    // Each user's rounds repeated 5 times: independent draws they are not; clustering by user widens
+    // the interval to what 200 users can tell.
+    let users = bandit.log(200, 0.0, &mut rng);
+    let rounds: Vec<Round> = users.iter().flat_map(|r| std::iter::repeat_n(*r, 5)).collect();
+    let by_user: Vec<u64> = (0..rounds.len() as u64).map(|i| i / 5).collect();
+    let by_round: Vec<u64> = (0..rounds.len() as u64).collect();
+    let clustered = bootstrap(Estimator::Ips { clip: f64::INFINITY }, &rounds, &by_user, 400, 0.05, 1).unwrap();
+    let naive = bootstrap(Estimator::Ips { clip: f64::INFINITY }, &rounds, &by_round, 400, 0.05, 1).unwrap();
+    let width = |i: &passeur_ope::Interval| i.upper - i.lower;
+    assert!(width(&clustered) > 1.8 * width(&naive), "clustered {clustered:?}, naive {naive:?}");
+    // Seeded: the same call gives the same interval.
+    assert_eq!(clustered, bootstrap(Estimator::Ips { clip: f64::INFINITY }, &rounds, &by_user, 400, 0.05, 1).unwrap());
+}
+
+#[test]
+fn the_empirical_bernstein_bound_is_below_the_truth_at_least_at_its_rate() {
+    use passeur_ope::bernstein_lower;
+    // Hand-computed: terms 0, 1, 1, 2 in [0, 2], δ = 0.1: mean 1, variance 2/3, ln 20.
+    let got = bernstein_lower(&[0.0, 1.0, 1.0, 2.0], 2.0, 0.1).unwrap();
+    let l = 20f64.ln();
+    let want = 1.0 - (2.0 * (2.0 / 3.0) * l / 4.0).sqrt() - 7.0 * 2.0 * l / 9.0;
+    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    let bandit = Bandit::new(20, 5, 41);
+    let truth = bandit.truth();
+    let max_weight = bandit
+        .target
+        .iter()
+        .zip(&bandit.logging)
+        .flat_map(|(t, b)| t.iter().zip(b).map(|(x, y)| x / y))
+        .fold(0.0, f64::max);
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let (reps, delta) = (100, 0.05);
+    let mut below = 0;
+    for _ in 0..reps {
+        let rounds = bandit.log(5_000, 0.0, &mut rng);
+        let terms = Estimator::Ips { clip: f64::INFINITY }.terms(&rounds).unwrap();
+        let bound = bernstein_lower(&terms, max_weight, delta).unwrap();
+        let mean = terms.iter().sum::<f64>() / terms.len() as f64;
+        assert!(bound < mean);
+        below += usize::from(bound <= truth);
+    }
+    assert!(below as f64 / reps as f64 >= 1.0 - delta, "{below} of {reps}");
+    assert!(matches!(bernstein_lower(&[0.5, 3.0], 2.0, 0.1), Err(OpeError::BadInput { field: "terms", .. })));
+}
