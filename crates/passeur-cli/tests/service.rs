@@ -25,7 +25,17 @@ fn passeur(data_dir: &Path, args: &[&str]) -> String {
 fn template() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("passeur-service-template-{}", std::process::id()));
+        // Templates of earlier runs whose process is gone are removed (a template outlives its tests).
+        let prefix = "passeur-service-template-";
+        for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix(prefix)
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("{prefix}{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let world = dir.join("world");
         let data = dir.join("data");
