@@ -225,11 +225,8 @@ impl Params {
         if limit.is_some_and(|l| l == 0 || l > max) {
             return Err(ApiError::bad_param("limit", format!("limit must be between 1 and {max}")));
         }
-        let categories = self.all("category");
-        for c in &categories {
-            passeur_domain::CategoryId::parse(c).map_err(|e| ApiError::bad_param("category", e.to_string()))?;
-        }
-        let categories = categories
+        let categories = self
+            .all("category")
             .iter()
             .map(|c| passeur_domain::CategoryId::parse(c).map(|id| id.canonical().to_owned()))
             .collect::<Result<Vec<_>, _>>()
