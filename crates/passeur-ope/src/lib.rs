@@ -115,7 +115,13 @@ impl Estimator {
                     r.model_target + if w <= tau { w * (r.reward - r.model_logged) } else { 0.0 }
                 }
                 Estimator::DrOs { lambda } => {
-                    let shrunk = if lambda.is_infinite() { w } else { lambda * w / (w * w + lambda) };
+                    let shrunk = if lambda.is_infinite() {
+                        w
+                    } else if w == 0.0 {
+                        0.0
+                    } else {
+                        lambda * w / (w * w + lambda)
+                    };
                     r.model_target + shrunk * (r.reward - r.model_logged)
                 }
             }
