@@ -25,6 +25,12 @@
 use serde::Serialize;
 use thiserror::Error;
 
+pub mod reward;
+pub mod slate;
+
+pub use reward::{CrossFitted, RewardModelConfig};
+pub use slate::{Drawn, Exploration, SlateEstimator, SlateRound};
+
 /// Result alias of the crate.
 pub type Result<T, E = OpeError> = std::result::Result<T, E>;
 
@@ -297,4 +303,10 @@ pub fn bernstein_lower(terms: &[f64], upper: f64, delta: f64) -> Result<f64> {
     let variance = terms.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / (nf - 1.0);
     let log = (2.0 / delta).ln();
     Ok(mean - (2.0 * variance * log / nf).sqrt() - 7.0 * upper * log / (3.0 * (nf - 1.0)))
+}
+
+/// The share of a target's probability mass on actions the logger never takes (`logging[a] == 0`): what
+/// no estimator can see. `target` and `logging` are two distributions over the same actions.
+pub fn unsupported_mass(target: &[f64], logging: &[f64]) -> f64 {
+    target.iter().zip(logging).filter(|(_, l)| **l <= 0.0).map(|(t, _)| *t).sum()
 }

@@ -278,3 +278,42 @@ fn the_empirical_bernstein_bound_is_below_the_truth_at_least_at_its_rate() {
     assert!(below as f64 / reps as f64 >= 1.0 - delta, "{below} of {reps}");
     assert!(matches!(bernstein_lower(&[0.5, 3.0], 2.0, 0.1), Err(OpeError::BadInput { field: "terms", .. })));
 }
+
+#[test]
+fn the_cross_fitted_reward_model_learns_the_reward_and_never_predicts_a_round_from_its_own_fold() {
+    use passeur_ope::{CrossFitted, RewardModelConfig};
+    // Reward probability σ(2x − 1) on one feature; clusters of 5 rounds.
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let n = 6_000;
+    let x: Vec<f64> = (0..n).map(|_| rng.random_range(-2.0..2.0)).collect();
+    let rewards: Vec<f64> =
+        x.iter().map(|v| f64::from(u8::from(rng.random_bool(1.0 / (1.0 + (-(2.0 * v - 1.0)).exp()))))).collect();
+    let clusters: Vec<u64> = (0..n as u64).map(|i| i / 5).collect();
+    let config = RewardModelConfig { l2: 1e-3, ..RewardModelConfig::default() };
+    let model = CrossFitted::fit(&x, 1, &rewards, &clusters, &config).unwrap();
+    for v in [-1.5f64, 0.0, 0.5, 1.5] {
+        let truth = 1.0 / (1.0 + (-(2.0 * v - 1.0)).exp());
+        for round in [0, 7, 4_000] {
+            let p = model.predict(round, &[v]);
+            assert!((p - truth).abs() < 0.05, "x = {v}: predicted {p}, truth {truth}");
+        }
+    }
+    // A cluster's rounds share a fold; every fold is used.
+    let folds = model.folds();
+    assert!(clusters.iter().zip(folds).all(|(c, f)| folds[(*c * 5) as usize] == *f));
+    assert!((0..config.folds).all(|f| folds.contains(&f)));
+    // A fold's model is fitted without that fold: changing one fold's rewards leaves its predictions alone.
+    let mut flipped = rewards.clone();
+    for i in 0..n {
+        if folds[i] == 0 {
+            flipped[i] = 1.0 - flipped[i];
+        }
+    }
+    let other = CrossFitted::fit(&x, 1, &flipped, &clusters, &config).unwrap();
+    let in_fold_0 = folds.iter().position(|f| *f == 0).unwrap();
+    assert_eq!(model.predict(in_fold_0, &[0.3]), other.predict(in_fold_0, &[0.3]));
+    let in_fold_1 = folds.iter().position(|f| *f == 1).unwrap();
+    assert_ne!(model.predict(in_fold_1, &[0.3]), other.predict(in_fold_1, &[0.3]));
+    let err = CrossFitted::fit(&x[..10], 1, &rewards, &clusters, &config).unwrap_err().to_string();
+    assert!(err.contains("features"), "{err}");
+}
