@@ -41,10 +41,12 @@ struct Linear {
 
 impl Linear {
     fn predict(&self, x: &[f64]) -> f64 {
-        let mut z = self.intercept;
-        for i in 0..x.len() {
-            z += self.weights[i] * (x[i] - self.mean[i]) / self.scale[i];
-        }
+        let z = self.intercept
+            + x.iter()
+                .zip(&self.weights)
+                .zip(self.mean.iter().zip(&self.scale))
+                .map(|((v, w), (m, s))| w * (v - m) / s)
+                .sum::<f64>();
         1.0 / (1.0 + (-z).exp())
     }
 }
