@@ -93,7 +93,7 @@ fn the_deterministic_policy_serves_the_score_order_with_propensity_one_and_is_re
         target_prefix: target.prefix_probabilities(&SCORES, &drawn.order[..3]),
         ..SlateRound::default()
     };
-    let err = check_slate_support(&[round.clone()]).unwrap_err().to_string();
+    let err = check_slate_support(std::slice::from_ref(&round)).unwrap_err().to_string();
     assert!(err.contains("deterministic"), "{err}");
     // Evaluating the logger itself is allowed.
     let same = SlateRound { target_prefix: round.logging_prefix.clone(), ..round };
