@@ -25,7 +25,9 @@
 use serde::Serialize;
 use thiserror::Error;
 
+pub mod bandit;
 pub mod reward;
+pub mod simulate;
 pub mod slate;
 
 pub use reward::{CrossFitted, RewardModelConfig};

@@ -202,6 +202,23 @@ impl Exploration {
         Ok(out)
     }
 
+    /// The non-shuffled branch's distribution over `remaining` at `position`, into `out`.
+    fn step_distribution(&self, scores: &[f64], remaining: &[usize], position: usize, out: &mut Vec<f64>) {
+        let n = remaining.len() as f64;
+        if self.temperature == 0.0 {
+            let best = best(scores, remaining);
+            out.clear();
+            out.extend((0..remaining.len()).map(|i| f64::from(u8::from(i == best))));
+        } else {
+            plackett_luce(scores, remaining, self.temperature, out);
+            let total: f64 = out.iter().sum();
+            out.iter_mut().for_each(|w| *w /= total);
+        }
+        if self.epsilon_positions.contains(&position) {
+            out.iter_mut().for_each(|p| *p = self.epsilon / n + (1.0 - self.epsilon) * *p);
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn enumerate(
         &self,
@@ -218,17 +235,18 @@ impl Exploration {
             return;
         }
         let n = remaining.len() as f64;
-        let steps: Vec<f64> =
-            (0..remaining.len()).map(|at| self.step_probability(scores, remaining, at, position, weights)).collect();
+        self.step_distribution(scores, remaining, position, weights);
+        let steps = std::mem::take(weights);
         for at in 0..remaining.len() {
             let (u, q) = (uniform / n, policy * steps[at]);
             out[position][remaining[at]] += self.shuffle_share * u + (1.0 - self.shuffle_share) * q;
-            if position + 1 < positions {
+            if position + 1 < positions && (u > 0.0 || q > 0.0) {
                 let item = remaining.remove(at);
                 self.enumerate(scores, positions, position + 1, u, q, remaining, weights, out);
                 remaining.insert(at, item);
             }
         }
+        *weights = steps;
     }
 }
 

@@ -792,6 +792,13 @@ impl World {
         p.clamp(f64::MIN_POSITIVE, 1.0)
     }
 
+    /// One draw of the simulated app's candidate policy for user `user` (see [`World::draw_probability`]):
+    /// an offer index, or none when the drawn category has no offer near the user nor online.
+    pub fn draw_candidate(&self, rng: &mut ChaCha8Rng, user: usize) -> Option<u32> {
+        let department = self.pools.departments.binary_search(&self.users[user].department.as_str()).ok();
+        self.candidate(rng, user, department)
+    }
+
     fn candidate(&self, rng: &mut ChaCha8Rng, user: usize, department: Option<usize>) -> Option<u32> {
         let taste = &self.truth.users[user];
         let explore = 0.1 + 0.3 * taste.openness;
