@@ -553,7 +553,7 @@ async fn recommendations(
     let playlist = params.get("playlist").map(str::to_owned);
     let seed = params.get("offer_id").map(str::to_owned);
     let worker = Arc::clone(&engine);
-    let (body, impressions, lists) = blocking(move || {
+    let (body, impressions, lists, records) = blocking(move || {
         if let Some(name) = playlist {
             let (lists, impressions) = worker.playlists(&user_id, seed.as_deref(), Some(&name), &reco)?;
             let n = lists.len();
@@ -565,14 +565,15 @@ async fn recommendations(
                     Some("playlist".into()),
                 )
             })?;
-            Ok((serde_json::to_value(list).map_err(ApiError::internal)?, impressions, n))
+            Ok((serde_json::to_value(list).map_err(ApiError::internal)?, impressions, n, Vec::new()))
         } else {
-            let (list, impressions) = worker.recommend(&user_id, &reco)?;
-            Ok((serde_json::to_value(list).map_err(ApiError::internal)?, impressions, 1))
+            let (mut list, impressions) = worker.recommend(&user_id, &reco)?;
+            let records = list.record.take().into_iter().collect();
+            Ok((serde_json::to_value(list).map_err(ApiError::internal)?, impressions, 1, records))
         }
     })
     .await?;
-    state.log_lists(lists, impressions);
+    state.log_lists(lists, impressions, records);
     Ok(Json(body).into_response())
 }
 
@@ -590,7 +591,7 @@ async fn playlists(
     let worker = Arc::clone(&engine);
     let uid = user_id.clone();
     let (lists, impressions) = blocking(move || worker.playlists(&uid, seed.as_deref(), None, &reco)).await?;
-    state.log_lists(lists.len(), impressions);
+    state.log_lists(lists.len(), impressions, Vec::new());
     Ok(Json(json!({ "user_id": user_id, "playlists": lists })))
 }
 
@@ -610,7 +611,7 @@ async fn similar(
     let user = params.get("user_id").map(str::to_owned);
     let worker = Arc::clone(&engine);
     let (list, impressions) = blocking(move || worker.similar(&offer_id, user.as_deref(), limit)).await?;
-    state.log_lists(1, impressions);
+    state.log_lists(1, impressions, Vec::new());
     Ok(Json(serde_json::to_value(list).map_err(ApiError::internal)?))
 }
 

@@ -57,6 +57,51 @@ pub struct ServerConfig {
     pub index_exact_below: usize,
     /// The ranking stage: λ, list shape, mixing, candidate sources.
     pub ranking: RankConfig,
+    /// Exploration of recommendation lists, with logged propensities.
+    pub exploration: ExplorationConfig,
+}
+
+/// How recommendation lists explore around the ranker's order (see `passeur_ope::slate`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExplorationConfig {
+    /// Plackett-Luce temperature over the objective's scores; 0: the ranker's order.
+    pub temperature: f64,
+    /// Probability of a uniform draw at `epsilon_positions`.
+    pub epsilon: f64,
+    /// Positions (0 = top) where the ε-uniform draw applies.
+    pub epsilon_positions: Vec<usize>,
+    /// Share of lists drawn uniformly from the candidates.
+    pub shuffle_share: f64,
+    /// The ranked offers a list is drawn from (the top of the ranker's order).
+    pub candidates: usize,
+    /// Seed of the draws; each list's seed derives from it and the call id, and is logged.
+    pub seed: u64,
+}
+
+impl Default for ExplorationConfig {
+    fn default() -> Self {
+        ExplorationConfig {
+            temperature: 0.0,
+            epsilon: 0.0,
+            epsilon_positions: Vec::new(),
+            shuffle_share: 0.0,
+            candidates: 50,
+            seed: 42,
+        }
+    }
+}
+
+impl ExplorationConfig {
+    /// The list policy.
+    pub fn policy(&self) -> passeur_ope::Exploration {
+        passeur_ope::Exploration {
+            temperature: self.temperature,
+            epsilon: self.epsilon,
+            epsilon_positions: self.epsilon_positions.clone(),
+            shuffle_share: self.shuffle_share,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -78,6 +123,7 @@ impl Default for ServerConfig {
             index_nprobe: 24,
             index_exact_below: 30_000,
             ranking: RankConfig::default(),
+            exploration: ExplorationConfig::default(),
         }
     }
 }
@@ -167,6 +213,15 @@ impl ServerConfig {
             }
             other => ServerError::Config(format!("ranking: {other}")),
         })?;
+        self.exploration.policy().validate().map_err(|e| match e {
+            passeur_ope::OpeError::BadInput { field, reason } => {
+                ServerError::Config(format!("exploration.{field}: {reason}"))
+            }
+            other => ServerError::Config(format!("exploration: {other}")),
+        })?;
+        if self.exploration.candidates == 0 {
+            return bad("exploration.candidates", "must be at least 1".into());
+        }
         self.diversification_rules()?;
         self.playlist_config()?;
         Ok(())

@@ -140,6 +140,12 @@ pub struct Engine {
     pub default_limit: usize,
     /// Default radius, km.
     pub radius_km: f64,
+    /// How recommendation lists explore (deterministic: the ranker's order, propensity 1).
+    pub exploration: passeur_ope::Exploration,
+    /// Ranked offers a list is drawn from.
+    pub explore_candidates: usize,
+    /// Seed of the draws.
+    pub explore_seed: u64,
     live: RwLock<Live>,
     calls: AtomicU64,
     boot: String,
@@ -236,8 +242,14 @@ pub struct ServedList {
     pub model_version: String,
     /// Candidates scored.
     pub candidates: usize,
+    /// The seed of the list's draw (exploring policies): with the logged candidates, it reproduces the list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// The offers.
     pub items: Vec<ListItem>,
+    /// What the store keeps of the list for off-policy evaluation (not sent).
+    #[serde(skip)]
+    pub record: Option<passeur_store::ServedListRecord>,
 }
 
 /// One booking's points in a user's diversification history.
@@ -403,6 +415,9 @@ impl Engine {
             clock,
             default_limit: config.default_limit,
             radius_km: config.radius_km,
+            exploration: config.exploration.policy(),
+            explore_candidates: config.exploration.candidates,
+            explore_seed: config.exploration.seed,
             live: RwLock::new(live),
             calls: AtomicU64::new(0),
             boot,
@@ -736,9 +751,32 @@ impl Engine {
         );
         let limit = params.limit.unwrap_or(self.default_limit);
         let from = params.location.or(user.record.home);
-        let items: Vec<ListItem> = ranked
+        let call_id = self.next_call();
+        // The list: the ranker's (mixed) order when deterministic; otherwise a draw from the top
+        // candidates by their objective, with each position's exact probabilities.
+        let pool: Vec<&Ranked> = if self.exploration.is_deterministic() {
+            ranked.iter().take(limit).collect()
+        } else {
+            ranked.iter().take(self.explore_candidates.max(limit)).collect()
+        };
+        let seed = list_seed(self.explore_seed, &call_id);
+        let drawn = if self.exploration.is_deterministic() {
+            let n = pool.len().min(limit);
+            passeur_ope::Drawn {
+                order: (0..n).collect(),
+                conditional: vec![1.0; n],
+                prefix: vec![1.0; n],
+                shuffled: false,
+            }
+        } else {
+            let scores: Vec<f64> = pool.iter().map(|r| r.score).collect();
+            self.exploration.draw(&scores, limit, seed)
+        };
+        let record = self.list_record(&live, &call_id, user_id, now, &pool, &drawn, seed);
+        let items: Vec<ListItem> = drawn
+            .order
             .iter()
-            .take(limit)
+            .map(|&c| pool[c])
             .enumerate()
             .map(|(position, r)| {
                 let mut item = self.item(&live, r.offer as usize, Some(user), from);
@@ -751,19 +789,89 @@ impl Engine {
                 item
             })
             .collect();
+        let e = &self.exploration;
+        let policy = if e.is_deterministic() {
+            format!("objective(lambda={})", self.rank.lambda)
+        } else {
+            format!(
+                "plackett-luce(objective(lambda={}), temperature={}, epsilon={} at {:?}, shuffle_share={}, candidates={})",
+                self.rank.lambda,
+                e.temperature,
+                e.epsilon,
+                e.epsilon_positions,
+                e.shuffle_share,
+                pool.len()
+            )
+        };
         let list = ServedList {
-            call_id: self.next_call(),
+            call_id,
             user_id: Some(user_id.to_owned()),
             at: now.to_string(),
             list: "recommendations".into(),
             title: "Recommendations".into(),
-            policy: format!("objective(lambda={})", self.rank.lambda),
+            policy,
             model_version: self.model_version(),
             candidates: candidates.len(),
+            seed: (!e.is_deterministic()).then_some(seed),
             items,
+            record: Some(record),
         };
-        let impressions = self.impressions(&list, user_id, now);
+        let mut impressions = self.impressions(&list, user_id, now);
+        for (impression, p) in impressions.iter_mut().zip(&drawn.conditional) {
+            if let InteractionKind::Impression { propensity, .. } = &mut impression.kind {
+                *propensity = *p;
+            }
+        }
         Ok((list, impressions))
+    }
+
+    /// The served list's record: the policy, the seed, the candidates with their scores, the order drawn
+    /// and each position's conditional and prefix probabilities.
+    #[allow(clippy::too_many_arguments)]
+    fn list_record(
+        &self,
+        live: &Live,
+        call_id: &str,
+        user_id: &str,
+        now: Timestamp,
+        pool: &[&Ranked],
+        drawn: &passeur_ope::Drawn,
+        seed: u64,
+    ) -> passeur_store::ServedListRecord {
+        let policy = serde_json::json!({
+            "lambda": self.rank.lambda,
+            "deterministic": self.exploration.is_deterministic(),
+            "exploration": self.exploration,
+            "model_version": self.model_version(),
+        });
+        let candidates: Vec<serde_json::Value> = pool
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "offer_id": live.table.ids[r.offer as usize],
+                    "p_click": r.p_click,
+                    "p_booking": r.p_booking,
+                    "delta_div": r.delta_div,
+                    "score": r.score,
+                })
+            })
+            .collect();
+        let body = serde_json::json!({
+            "candidates": candidates,
+            "order": drawn.order,
+            "conditional": drawn.conditional,
+            "prefix": drawn.prefix,
+            "shuffled": drawn.shuffled,
+        });
+        passeur_store::ServedListRecord {
+            call_id: call_id.to_owned(),
+            user_id: user_id.to_owned(),
+            at: now.0,
+            list: "recommendations".into(),
+            policy: policy.to_string(),
+            seed: seed as i64,
+            body: body.to_string(),
+        }
     }
 
     fn explain(&self, r: &Ranked) -> Explanation {
@@ -848,6 +956,8 @@ impl Engine {
             model_version: self.retrieval_version.clone(),
             candidates: hits.len(),
             items,
+            seed: None,
+            record: None,
         };
         let impressions = user_id.map(|u| self.impressions(&list, u, now)).unwrap_or_default();
         Ok((list, impressions))
@@ -929,6 +1039,8 @@ impl Engine {
                 model_version: self.retrieval_version.clone(),
                 candidates: p.hits.len(),
                 items,
+                seed: None,
+                record: None,
             };
             impressions.extend(self.impressions(&list, user_id, now));
             lists.push(list);
@@ -1000,4 +1112,16 @@ impl Engine {
     pub fn known_users(&self) -> usize {
         self.known_users
     }
+}
+
+/// A list's seed: the service's seed and the call id, mixed (SplitMix64 over FNV-1a).
+fn list_seed(seed: u64, call_id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for b in call_id.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }

@@ -172,10 +172,15 @@ impl AppState {
     }
 
     /// Queues served lists' impressions.
-    pub fn log_lists(&self, lists: usize, impressions: Vec<Interaction>) {
+    pub fn log_lists(
+        &self,
+        lists: usize,
+        impressions: Vec<Interaction>,
+        records: Vec<passeur_store::ServedListRecord>,
+    ) {
         self.metrics.lists.inc_by(lists as u64);
         if self.config.log_impressions && !impressions.is_empty() {
-            self.writer.log(impressions);
+            self.writer.log(impressions, records);
         }
     }
 

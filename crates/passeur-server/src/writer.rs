@@ -5,7 +5,7 @@
 //! next commit or are flushed after a short delay.
 
 use passeur_domain::Interaction;
-use passeur_store::{SqliteStore, StoreError, Write, Written};
+use passeur_store::{ServedListRecord, SqliteStore, StoreError, Write, Written};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 enum Message {
     Write(Box<Write>, oneshot::Sender<Result<Written, StoreError>>),
-    Impressions(Vec<Interaction>),
+    Impressions(Vec<Interaction>, Vec<ServedListRecord>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -69,8 +69,8 @@ impl Writer {
     }
 
     /// Queues impressions; they are committed with the next group.
-    pub fn log(&self, impressions: Vec<Interaction>) {
-        let _ = self.tx.send(Message::Impressions(impressions));
+    pub fn log(&self, impressions: Vec<Interaction>, lists: Vec<ServedListRecord>) {
+        let _ = self.tx.send(Message::Impressions(impressions, lists));
     }
 
     /// Waits until everything sent before is committed.
@@ -84,6 +84,7 @@ impl Writer {
 
 fn run(mut store: SqliteStore, rx: mpsc::Receiver<Message>, max_group: usize, stats: &WriterStats) {
     let mut pending: Vec<Interaction> = Vec::new();
+    let mut pending_lists: Vec<ServedListRecord> = Vec::new();
     let mut pending_since: Option<Instant> = None;
     let mut open = true;
     while open || !pending.is_empty() {
@@ -115,7 +116,10 @@ fn run(mut store: SqliteStore, rx: mpsc::Receiver<Message>, max_group: usize, st
                 writes.push(*w);
                 replies.push(reply);
             }
-            Message::Impressions(mut rows) => pending.append(&mut rows),
+            Message::Impressions(mut rows, mut lists) => {
+                pending.append(&mut rows);
+                pending_lists.append(&mut lists);
+            }
             Message::Flush(reply) => flushes.push(reply),
         };
         if let Some(m) = first {
@@ -140,11 +144,11 @@ fn run(mut store: SqliteStore, rx: mpsc::Receiver<Message>, max_group: usize, st
         let overdue = pending_since.is_some_and(|t| t.elapsed() >= IMPRESSION_DELAY);
         let write_impressions = !pending.is_empty()
             && (!writes.is_empty() || pending.len() >= IMPRESSION_BATCH || !flushes.is_empty() || overdue || !open);
-        let impressions = if write_impressions {
+        let (impressions, lists) = if write_impressions {
             pending_since = None;
-            std::mem::take(&mut pending)
+            (std::mem::take(&mut pending), std::mem::take(&mut pending_lists))
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let shown = impressions.len();
         if writes.is_empty() && impressions.is_empty() {
@@ -154,13 +158,20 @@ fn run(mut store: SqliteStore, rx: mpsc::Receiver<Message>, max_group: usize, st
             continue;
         }
         let mut group = writes;
+        let with_lists = !lists.is_empty();
         if !impressions.is_empty() {
             group.push(Write::Impressions(impressions));
+            if with_lists {
+                group.push(Write::Lists(lists));
+            }
         }
         match store.write_group(&group) {
             Ok(mut results) => {
                 stats.commits.fetch_add(1, Ordering::Relaxed);
                 if shown > 0 {
+                    if with_lists && let Some(Err(e)) = results.pop() {
+                        tracing::warn!(error = %e, "served lists refused by the store; dropped");
+                    }
                     match results.pop() {
                         Some(Ok(_)) => {
                             stats.impressions.fetch_add(shown as u64, Ordering::Relaxed);

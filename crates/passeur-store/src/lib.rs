@@ -18,7 +18,9 @@ mod sqlite;
 mod stats;
 
 pub use error::{Result, StoreError};
-pub use sqlite::{ApiKeyRecord, SCHEMA_VERSION, SqliteStore, StoreConfig, Synchronous, Write, Written};
+pub use sqlite::{
+    ApiKeyRecord, SCHEMA_VERSION, ServedListRecord, SqliteStore, StoreConfig, Synchronous, Write, Written,
+};
 pub use stats::{Counts, Stats};
 
 use passeur_domain::{Interaction, Offer, User, Venue};

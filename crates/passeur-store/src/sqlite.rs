@@ -96,6 +96,18 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         revoked INTEGER NOT NULL DEFAULT 0
     );",
+    // 4: every served list, for off-policy evaluation: the policy and seed that drew it, the candidates
+    // it was drawn from with their scores, and each position's exact probabilities (JSON in `body`).
+    "CREATE TABLE served_lists (
+        call_id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        list TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX served_lists_at ON served_lists(at);",
 ];
 
 /// How hard SQLite works to keep a commit through a power cut.
@@ -243,6 +255,26 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// Served lists from `since` (seconds, inclusive) on, by time, handed to `each` one at a time.
+    pub fn served_lists(&self, since: i64, each: &mut dyn FnMut(ServedListRecord) -> Result<()>) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT call_id, user_id, at, list, policy, seed, body FROM served_lists WHERE at >= ?1 ORDER BY at, call_id",
+        )?;
+        let mut rows = stmt.query([since])?;
+        while let Some(r) = rows.next()? {
+            each(ServedListRecord {
+                call_id: r.get(0)?,
+                user_id: r.get(1)?,
+                at: r.get(2)?,
+                list: r.get(3)?,
+                policy: r.get(4)?,
+                seed: r.get(5)?,
+                body: r.get(6)?,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Marks a key revoked; false when no key has this id.
     pub fn revoke_api_key(&mut self, id: &str) -> Result<bool> {
         Ok(self.conn.prepare_cached("UPDATE api_keys SET revoked = 1 WHERE id = ?1")?.execute([id])? > 0)
@@ -282,6 +314,28 @@ pub enum Write {
     Events(Vec<Interaction>),
     /// Logged impressions (references checked, no credit moved).
     Impressions(Vec<Interaction>),
+    /// Served lists' records (with the impressions of the same lists).
+    Lists(Vec<ServedListRecord>),
+}
+
+/// One served list as the store keeps it: who, when, which policy and seed drew it, and `body`, the
+/// caller's JSON (candidates, scores, order, probabilities).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedListRecord {
+    /// The call id its impressions carry.
+    pub call_id: String,
+    /// The user it was served to.
+    pub user_id: String,
+    /// When (seconds).
+    pub at: i64,
+    /// Which list (recommendations, a playlist, similar offers).
+    pub list: String,
+    /// The policy that drew it (JSON).
+    pub policy: String,
+    /// The seed of its draw (the bits of a u64).
+    pub seed: i64,
+    /// The rest, as JSON.
+    pub body: String,
 }
 
 /// What a [`Write`] did.
@@ -336,6 +390,16 @@ fn apply_write(tx: &Connection, write: &Write) -> Result<Written> {
                     .map_err(|e| StoreError::InBatch { index, source: Box::new(e) })?;
             }
             Ok(Written::Impressions(rows.len()))
+        }
+        Write::Lists(lists) => {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO served_lists (call_id, user_id, at, list, policy, seed, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for l in lists {
+                stmt.execute(params![l.call_id, l.user_id, l.at, l.list, l.policy, l.seed, l.body])?;
+            }
+            Ok(Written::Impressions(lists.len()))
         }
     }
 }
