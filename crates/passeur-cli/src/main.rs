@@ -22,6 +22,7 @@ mod commands;
 mod diversity;
 mod embed;
 mod index;
+mod ope;
 mod progress;
 mod ranking;
 mod retrieval;
@@ -82,6 +83,11 @@ enum Command {
     /// Benchmarks that print figures and ratios.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Off-policy evaluation of a list policy on the served lists in the store (clicks as rewards).
+    Ope(ope::OpeArgs),
+    /// The simulator with ground truth: estimator errors, online learning.
+    #[command(subcommand)]
+    Simulate(ope::SimulateCommand),
 }
 
 fn main() -> ExitCode {
@@ -121,5 +127,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::serve(&cli.data_dir, &args),
         Command::Keys(command) => serve::keys(&cli.data_dir, command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
+        Command::Ope(args) => ope::run(&cli.data_dir, &args),
+        Command::Simulate(command) => ope::simulate(command),
     }
 }

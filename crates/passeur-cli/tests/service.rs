@@ -74,12 +74,17 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    fn start_with(data: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_passeur"))
             .arg("--data-dir")
             .arg(data)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("PASSEUR_CLOCK", "store")
             .env("PASSEUR_TEXT_MODEL_DIR", "")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -713,4 +718,110 @@ async fn sigterm_stops_the_server_cleanly_after_writing_the_queued_impressions()
     let n = list["items"].as_array().unwrap().len();
     let call = list["call_id"].as_str().unwrap();
     assert_eq!(wait_for_impressions(tmp.path(), "U-t", call, n).len(), n);
+}
+
+/// Serves `lists` recommendation lists of `limit` to the first users, consulting the offer at position
+/// `clicked` of every third list; stops the server with SIGTERM (impressions and lists flushed).
+async fn serve_and_click(data: &Path, env: &[(&str, &str)], lists: usize, limit: usize) -> Vec<Value> {
+    let admin = admin_key(data);
+    let mut s = Server::start_with(data, env);
+    let c = Client::new();
+    let (users, _) = some_ids(data, 40, 0);
+    let mut served = Vec::new();
+    for i in 0..lists {
+        let user = &users[i % users.len()];
+        let (status, list) = c.get(&s.url(&format!("/v1/users/{user}/recommendations?limit={limit}")), &admin).await;
+        assert_eq!(status, 200, "{list}");
+        let items = list["items"].as_array().unwrap();
+        if i % 3 == 0 && !items.is_empty() {
+            let offer = items[i % items.len()]["offer_id"].as_str().unwrap();
+            let event = json!({ "kind": "consultation", "user_id": user, "offer_id": offer });
+            assert_eq!(c.post(&s.url("/v1/events"), &admin, &event).await.0, 201);
+        }
+        served.push(list);
+    }
+    assert!(Command::new("kill").args(["-TERM", &s.child.id().to_string()]).status().unwrap().success());
+    let started = Instant::now();
+    while s.child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the server did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    served
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exploring_lists_log_exact_propensities_and_passeur_ope_evaluates_them() {
+    let tmp = data_dir();
+    let exploration = "{temperature = 0.1, epsilon = 0.3, epsilon_positions = [1], shuffle_share = 0.1, candidates = 12, seed = 3}";
+    let served = serve_and_click(tmp.path(), &[("PASSEUR_EXPLORATION", exploration)], 90, 4).await;
+    let store = SqliteStore::open(tmp.path()).unwrap();
+    let mut records = std::collections::HashMap::new();
+    store
+        .served_lists(0, &mut |r| {
+            records.insert(r.call_id.clone(), r);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(records.len(), served.len(), "every served list is recorded");
+    let policy = passeur_ope::Exploration {
+        temperature: 0.1,
+        epsilon: 0.3,
+        epsilon_positions: vec![1],
+        shuffle_share: 0.1,
+    };
+    let mut orders = std::collections::HashSet::new();
+    for list in &served {
+        let call = list["call_id"].as_str().unwrap();
+        assert!(list["policy"].as_str().unwrap().starts_with("plackett-luce"), "{}", list["policy"]);
+        let record = &records[call];
+        assert_eq!(list["seed"].as_u64().unwrap(), record.seed as u64);
+        let body: Value = serde_json::from_str(&record.body).unwrap();
+        let scores: Vec<f64> = body["candidates"].as_array().unwrap().iter().map(|c| c["score"].as_f64().unwrap()).collect();
+        let order: Vec<usize> = body["order"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        // The logged seed and candidates reproduce the list and its probabilities exactly.
+        let replay = policy.draw(&scores, order.len(), record.seed as u64);
+        assert_eq!(replay.order, order, "{call}");
+        let served_offers: Vec<&str> = list["items"].as_array().unwrap().iter().map(|i| i["offer_id"].as_str().unwrap()).collect();
+        let drawn_offers: Vec<&str> = order.iter().map(|&c| body["candidates"][c]["offer_id"].as_str().unwrap()).collect();
+        assert_eq!(served_offers, drawn_offers);
+        let prefix: Vec<f64> = body["prefix"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(prefix, replay.prefix);
+        // Each impression carries its conditional probability; their product is the list's probability.
+        let user = list["user_id"].as_str().unwrap();
+        let logged = wait_for_impressions(tmp.path(), user, call, order.len());
+        assert_eq!(logged.len(), order.len());
+        let mut product = 1.0;
+        for ((_, _, propensity), expected) in logged.iter().zip(&replay.conditional) {
+            assert!(*propensity > 0.0 && *propensity < 1.0, "{propensity}");
+            assert!((propensity - expected).abs() < 1e-12);
+            product *= propensity;
+        }
+        assert!((product - prefix[prefix.len() - 1]).abs() < 1e-12 * product.max(1e-300) + 1e-15);
+        orders.insert(order);
+    }
+    assert!(orders.len() > 10, "exploration varies the lists: {} distinct orders", orders.len());
+    let out = passeur(
+        tmp.path(),
+        &["ope", "--lambda", "0.5", "--temperature", "0.2", "--positions", "2", "--resamples", "30", "--window-s", "100000"],
+    );
+    for needle in ["independent IPS", "RIPS", "pseudo-inverse", "DR (per position)", "empirical-Bernstein", "effective sample size"] {
+        assert!(out.contains(needle), "{needle} missing from:\n{out}");
+    }
+    assert!(out.contains(&format!("read {} served lists", served.len())), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_served_deterministically_have_propensity_one_and_passeur_ope_refuses_them() {
+    let tmp = data_dir();
+    let served = serve_and_click(tmp.path(), &[], 6, 3).await;
+    assert!(served.iter().all(|l| l.get("seed").is_none() && l["policy"].as_str().unwrap().starts_with("objective")));
+    let run = Command::new(env!("CARGO_BIN_EXE_passeur"))
+        .arg("--data-dir")
+        .arg(tmp.path())
+        .args(["ope", "--temperature", "0.5", "--positions", "2", "--resamples", "20"])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("deterministic") && err.contains("propensity 1"), "{err}");
 }

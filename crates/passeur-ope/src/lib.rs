@@ -26,6 +26,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub mod bandit;
+pub mod logs;
 pub mod reward;
 pub mod simulate;
 pub mod slate;
