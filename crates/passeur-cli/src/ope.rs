@@ -104,9 +104,8 @@ pub fn run(data_dir: &Path, args: &OpeArgs) -> Result<ExitCode> {
             .iter()
             .map(|&c| {
                 let offer = body.candidates.get(c).map(|c| c.offer_id.as_str()).unwrap_or_default();
-                let hit = consulted
-                    .iter()
-                    .any(|(o, at)| o == offer && *at >= record.at && *at <= record.at + args.window_s);
+                let hit =
+                    consulted.iter().any(|(o, at)| o == offer && *at >= record.at && *at <= record.at + args.window_s);
                 f64::from(u8::from(hit))
             })
             .collect();
@@ -134,7 +133,11 @@ pub fn run(data_dir: &Path, args: &OpeArgs) -> Result<ExitCode> {
         Ok(())
     })?;
     let Some(logger) = logger else {
-        bail!("no served list in {} since {}: serve recommendations first (passeur serve)", data_dir.display(), args.since);
+        bail!(
+            "no served list in {} since {}: serve recommendations first (passeur serve)",
+            data_dir.display(),
+            args.since
+        );
     };
     let target = ListPolicy {
         lambda: args.lambda.unwrap_or(logger.lambda),
@@ -145,8 +148,19 @@ pub fn run(data_dir: &Path, args: &OpeArgs) -> Result<ExitCode> {
             shuffle_share: args.shuffle_share,
         },
     };
-    out!("read {} served lists in {:.1} s; logger: λ={} {:?}", lists.len(), started.elapsed().as_secs_f64(), logger.lambda, logger.exploration);
-    out!("target: λ={} {:?}; value = clicks on the first {} positions", target.lambda, target.exploration, args.positions);
+    out!(
+        "read {} served lists in {:.1} s; logger: λ={} {:?}",
+        lists.len(),
+        started.elapsed().as_secs_f64(),
+        logger.lambda,
+        logger.exploration
+    );
+    out!(
+        "target: λ={} {:?}; value = clicks on the first {} positions",
+        target.lambda,
+        target.exploration,
+        args.positions
+    );
     let settings = EvalSettings {
         positions: args.positions,
         resamples: args.resamples,
@@ -154,11 +168,22 @@ pub fn run(data_dir: &Path, args: &OpeArgs) -> Result<ExitCode> {
         ..EvalSettings::default()
     };
     let evaluation = evaluate(&lists, &target, &settings).context("off-policy evaluation")?;
-    out!("lists {} (users {}), logged value {:.4} clicks per list", evaluation.lists, evaluation.users, evaluation.logged_value);
+    out!(
+        "lists {} (users {}), logged value {:.4} clicks per list",
+        evaluation.lists,
+        evaluation.users,
+        evaluation.logged_value
+    );
     out!("| estimator | estimate | 95 % interval (bootstrap by user) |");
     out!("| --- | --- | --- |");
     for row in &evaluation.rows {
-        out!("| {} | {:.4} | [{:.4}, {:.4}] |", row.estimator, row.interval.estimate, row.interval.lower, row.interval.upper);
+        out!(
+            "| {} | {:.4} | [{:.4}, {:.4}] |",
+            row.estimator,
+            row.interval.estimate,
+            row.interval.lower,
+            row.interval.upper
+        );
     }
     out!("empirical-Bernstein lower bound (IPS clipped at {}, 95 %): {:.4}", args.clip, evaluation.bernstein_lower);
     out!(
@@ -247,9 +272,15 @@ pub fn simulate(command: SimulateCommand) -> Result<ExitCode> {
             let mut config = SimConfig::standard(rounds, seeds);
             config.reward_model = RewardModelConfig::default();
             let study = run_study(&env, &config)?;
-            out!("{} lists per run × {seeds} seeds in {:.1} s; value = expected clicks on 3 positions", rounds, started.elapsed().as_secs_f64());
+            out!(
+                "{} lists per run × {seeds} seeds in {:.1} s; value = expected clicks on 3 positions",
+                rounds,
+                started.elapsed().as_secs_f64()
+            );
             out!("logger: {}", config.logger.name);
-            out!("| target | estimator | truth | mean estimate | relative bias | relative RMSE | 95 % coverage | lists for ±1 % |");
+            out!(
+                "| target | estimator | truth | mean estimate | relative bias | relative RMSE | 95 % coverage | lists for ±1 % |"
+            );
             out!("| --- | --- | --- | --- | --- | --- | --- | --- |");
             for r in &study.rows {
                 out!(
@@ -288,7 +319,10 @@ pub fn simulate(command: SimulateCommand) -> Result<ExitCode> {
             if let Some(e) = &embeddings {
                 let known = world.users.iter().filter(|u| e.users.contains_key(&u.id)).count();
                 if known == 0 {
-                    bail!("{}: none of the world's users has a vector: was the model trained on this world?", model_dir.unwrap_or_default().display());
+                    bail!(
+                        "{}: none of the world's users has a vector: was the model trained on this world?",
+                        model_dir.unwrap_or_default().display()
+                    );
                 }
                 out!("two-tower vectors: {} users, {} offers, {} dimensions", e.users.len(), e.offers.len(), e.dim);
             }

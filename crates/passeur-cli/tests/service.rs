@@ -752,7 +752,8 @@ async fn serve_and_click(data: &Path, env: &[(&str, &str)], lists: usize, limit:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exploring_lists_log_exact_propensities_and_passeur_ope_evaluates_them() {
     let tmp = data_dir();
-    let exploration = "{temperature = 0.1, epsilon = 0.3, epsilon_positions = [1], shuffle_share = 0.1, candidates = 12, seed = 3}";
+    let exploration =
+        "{temperature = 0.1, epsilon = 0.3, epsilon_positions = [1], shuffle_share = 0.1, candidates = 12, seed = 3}";
     let served = serve_and_click(tmp.path(), &[("PASSEUR_EXPLORATION", exploration)], 90, 4).await;
     let store = SqliteStore::open(tmp.path()).unwrap();
     let mut records = std::collections::HashMap::new();
@@ -763,12 +764,8 @@ async fn exploring_lists_log_exact_propensities_and_passeur_ope_evaluates_them()
         })
         .unwrap();
     assert_eq!(records.len(), served.len(), "every served list is recorded");
-    let policy = passeur_ope::Exploration {
-        temperature: 0.1,
-        epsilon: 0.3,
-        epsilon_positions: vec![1],
-        shuffle_share: 0.1,
-    };
+    let policy =
+        passeur_ope::Exploration { temperature: 0.1, epsilon: 0.3, epsilon_positions: vec![1], shuffle_share: 0.1 };
     let mut orders = std::collections::HashSet::new();
     for list in &served {
         let call = list["call_id"].as_str().unwrap();
@@ -776,13 +773,17 @@ async fn exploring_lists_log_exact_propensities_and_passeur_ope_evaluates_them()
         let record = &records[call];
         assert_eq!(list["seed"].as_u64().unwrap(), record.seed as u64);
         let body: Value = serde_json::from_str(&record.body).unwrap();
-        let scores: Vec<f64> = body["candidates"].as_array().unwrap().iter().map(|c| c["score"].as_f64().unwrap()).collect();
-        let order: Vec<usize> = body["order"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let scores: Vec<f64> =
+            body["candidates"].as_array().unwrap().iter().map(|c| c["score"].as_f64().unwrap()).collect();
+        let order: Vec<usize> =
+            body["order"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
         // The logged seed and candidates reproduce the list and its probabilities exactly.
         let replay = policy.draw(&scores, order.len(), record.seed as u64);
         assert_eq!(replay.order, order, "{call}");
-        let served_offers: Vec<&str> = list["items"].as_array().unwrap().iter().map(|i| i["offer_id"].as_str().unwrap()).collect();
-        let drawn_offers: Vec<&str> = order.iter().map(|&c| body["candidates"][c]["offer_id"].as_str().unwrap()).collect();
+        let served_offers: Vec<&str> =
+            list["items"].as_array().unwrap().iter().map(|i| i["offer_id"].as_str().unwrap()).collect();
+        let drawn_offers: Vec<&str> =
+            order.iter().map(|&c| body["candidates"][c]["offer_id"].as_str().unwrap()).collect();
         assert_eq!(served_offers, drawn_offers);
         let prefix: Vec<f64> = body["prefix"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
         assert_eq!(prefix, replay.prefix);
@@ -802,9 +803,28 @@ async fn exploring_lists_log_exact_propensities_and_passeur_ope_evaluates_them()
     assert!(orders.len() > 10, "exploration varies the lists: {} distinct orders", orders.len());
     let out = passeur(
         tmp.path(),
-        &["ope", "--lambda", "0.5", "--temperature", "0.2", "--positions", "2", "--resamples", "30", "--window-s", "100000"],
+        &[
+            "ope",
+            "--lambda",
+            "0.5",
+            "--temperature",
+            "0.2",
+            "--positions",
+            "2",
+            "--resamples",
+            "30",
+            "--window-s",
+            "100000",
+        ],
     );
-    for needle in ["independent IPS", "RIPS", "pseudo-inverse", "DR (per position)", "empirical-Bernstein", "effective sample size"] {
+    for needle in [
+        "independent IPS",
+        "RIPS",
+        "pseudo-inverse",
+        "DR (per position)",
+        "empirical-Bernstein",
+        "effective sample size",
+    ] {
         assert!(out.contains(needle), "{needle} missing from:\n{out}");
     }
     assert!(out.contains(&format!("read {} served lists", served.len())), "{out}");

@@ -149,7 +149,8 @@ pub fn evaluate(lists: &[LoggedList], target: &ListPolicy, settings: &EvalSettin
     // Marginals of both policies on the evaluated positions, per list.
     let mut marginals = Vec::with_capacity(lists.len());
     for (i, l) in lists.iter().enumerate() {
-        let bad = |field: &'static str, reason: String| OpeError::BadInput { field, reason: format!("list {i}: {reason}") };
+        let bad =
+            |field: &'static str, reason: String| OpeError::BadInput { field, reason: format!("list {i}: {reason}") };
         if l.prefix.len() < k || l.rewards.len() < k || l.order.iter().any(|&c| c >= l.candidates.len()) {
             return Err(bad("order", "positions, prefix probabilities and rewards disagree".into()));
         }
@@ -160,7 +161,10 @@ pub fn evaluate(lists: &[LoggedList], target: &ListPolicy, settings: &EvalSettin
         {
             return Err(bad(
                 "prefix",
-                format!("logged prefix probabilities {:?} differ from the logger's replay {replayed:?}", &l.prefix[..k]),
+                format!(
+                    "logged prefix probabilities {:?} differ from the logger's replay {replayed:?}",
+                    &l.prefix[..k]
+                ),
             ));
         }
         let target_scores = target.scores(&l.candidates);
@@ -182,9 +186,9 @@ pub fn evaluate(lists: &[LoggedList], target: &ListPolicy, settings: &EvalSettin
             target_marginal: (0..k).map(|j| tm[j][order[j]]).collect(),
         });
         clusters.push(l.cluster);
-        for j in 0..k {
-            features.extend(feature(&l.candidates[order[j]], j));
-            rewards.push(l.rewards[j]);
+        for (j, (&c, &r)) in order.iter().zip(&l.rewards).enumerate() {
+            features.extend(feature(&l.candidates[c], j));
+            rewards.push(r);
             round_clusters.push(l.cluster);
         }
         marginals.push((lm, tm));
