@@ -301,7 +301,7 @@ pub fn simulate(command: SimulateCommand) -> Result<ExitCode> {
                     d.target,
                     d.ess_share * 100.0,
                     d.max_list_weight,
-                    d.unsupported_mass * 100.0
+                    d.unsupported_mass.max(0.0) * 100.0
                 );
             }
             if let Some(path) = json {
@@ -330,16 +330,21 @@ pub fn simulate(command: SimulateCommand) -> Result<ExitCode> {
             out!("world and {users} users' years simulated in {:.1} s", started.elapsed().as_secs_f64());
             let config = SimConfig::standard(rounds, 1);
             let rows = run_bandit(&env, &config, 1.0, slot, alpha, seed)?;
-            out!("| policy ({rounds} rounds, slot {slot}) | clicks per list | second half | slot clicks | slot Δdiv |");
-            out!("| --- | --- | --- | --- | --- |");
-            let base = rows[0].clicks_per_list;
+            out!(
+                "| policy ({rounds} rounds, slot {slot}) | objective per list | clicks per list | clicks, second half | bookings per list | slot clicks | slot Δdiv |"
+            );
+            out!("| --- | --- | --- | --- | --- | --- | --- |");
+            let (base, base_clicks) = (rows[0].objective_per_list, rows[0].clicks_per_list);
             for r in &rows {
                 out!(
-                    "| {} | {:.4} ({:.3}×) | {:.4} | {:.4} | {:.2} |",
+                    "| {} | {:.4} ({:.3}×) | {:.4} ({:.3}×) | {:.4} | {:.4} | {:.4} | {:.2} |",
                     r.policy,
+                    r.objective_per_list,
+                    r.objective_per_list / base,
                     r.clicks_per_list,
-                    r.clicks_per_list / base,
+                    r.clicks_per_list / base_clicks,
                     r.clicks_per_list_second_half,
+                    r.bookings_per_list,
                     r.slot_clicks,
                     r.slot_delta_div
                 );

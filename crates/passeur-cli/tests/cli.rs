@@ -130,3 +130,41 @@ fn diversity_score_writes_every_users_score_and_every_bookings_points() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown category \"MUSIQUE\""));
 }
+
+#[test]
+fn the_simulator_prints_the_error_table_and_the_bandit_comparison() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("study.json");
+    let out = ok(passeur(
+        tmp.path(),
+        &[
+            "simulate",
+            "ope",
+            "--scale",
+            "small",
+            "--users",
+            "300",
+            "--rounds",
+            "800",
+            "--seeds",
+            "2",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    ));
+    for needle in
+        ["| target | estimator | truth |", "independent IPS", "RIPS", "pseudo-inverse", "DR-OS", "λ=0 τ=0.1", "ESS"]
+    {
+        assert!(out.contains(needle), "{needle} missing:\n{out}");
+    }
+    let study: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = study["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 6 * 13, "6 targets × 13 estimators");
+    assert!(rows.iter().all(|r| r["truth"].as_f64().unwrap() > 0.0 && r["lists_for_1pct"].as_f64().unwrap() > 0.0));
+    let out =
+        ok(passeur(tmp.path(), &["simulate", "bandit", "--scale", "small", "--users", "300", "--rounds", "1000"]));
+    assert!(out.contains("ranker alone") && out.contains("LinUCB"), "{out}");
+    let bad = passeur(tmp.path(), &["simulate", "bandit", "--scale", "small", "--slot", "7"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("slot"));
+}

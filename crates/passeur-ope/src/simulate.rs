@@ -123,6 +123,7 @@ struct Context {
     user: usize,
     offers: Vec<u32>,
     p_click: Vec<f64>,
+    p_book: Vec<f64>,
     est_click: Vec<f64>,
     est_book: Vec<f64>,
     delta_div: Vec<f64>,
@@ -197,7 +198,8 @@ impl<'w> Environment<'w> {
         let taste = &self.world.truth.users[user];
         let profile = &self.profiles[&user];
         let u = &self.world.users[user];
-        let (mut p_click, mut est_click, mut est_book, mut delta_div) = (vec![], vec![], vec![], vec![]);
+        let (mut p_click, mut p_book, mut est_click, mut est_book, mut delta_div) =
+            (vec![], vec![], vec![], vec![], vec![]);
         for &o in &offers {
             let offer = &self.world.offers[o as usize];
             let utility = model.utility(
@@ -213,11 +215,12 @@ impl<'w> Environment<'w> {
                 sigmoid(logit(p) + config.model_noise * z)
             };
             p_click.push(click);
+            p_book.push(book);
             est_click.push(noisy(click, rng));
             est_book.push(noisy(book, rng));
             delta_div.push(f64::from(profile.delta_div(&self.rules, &self.traits[o as usize])));
         }
-        Some(Context { user, offers, p_click, est_click, est_book, delta_div })
+        Some(Context { user, offers, p_click, p_book, est_click, est_book, delta_div })
     }
 
     fn contexts(&self, config: &SimConfig, seed: u64) -> Vec<Context> {
@@ -530,13 +533,20 @@ pub struct BanditRow {
     pub clicks_per_list_second_half: f64,
     /// Expected clicks at the exploration slot per list.
     pub slot_clicks: f64,
+    /// The deck's value of the list, with the true probabilities: Σ_j examine[j] (p(click) + p(booking)
+    /// (1 + λ Δdiv)), per list.
+    pub objective_per_list: f64,
+    /// Expected bookings per list.
+    pub bookings_per_list: f64,
     /// Mean Δdiv of the offer placed in the slot.
     pub slot_delta_div: f64,
 }
 
 /// Runs the online comparison over `rounds` rounds: the slot is position `slot` of lists of
 /// `config.examine.len()`; the ranker uses λ = `lambda`. LinUCB reads the two-tower features (the
-/// element-wise product of the user's and the offer's vectors) plus the ranker's three signals.
+/// element-wise product of the user's and the offer's vectors) plus the ranker's three signals, and
+/// learns from the deck's reward of what it placed: a click (drawn with `examine[slot] × p(click)`), plus,
+/// when clicked, a booking (drawn with p(booking | click)) worth `1 + λ Δdiv`.
 pub fn run_bandit(
     env: &Environment<'_>,
     config: &SimConfig,
@@ -570,6 +580,7 @@ pub fn run_bandit(
         let mut learner = LinUcb::new(dim, alpha, 1.0);
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xba4d17);
         let (mut total, mut second, mut slot_clicks, mut slot_div) = (0.0, 0.0, 0.0, 0.0);
+        let (mut objective, mut bookings) = (0.0, 0.0);
         for (i, c) in contexts.iter().enumerate() {
             let s = scores(c, lambda);
             let mut order: Vec<usize> = (0..c.offers.len()).collect();
@@ -594,6 +605,10 @@ pub fn run_bandit(
             }
             let expected: f64 = list.iter().enumerate().map(|(j, &a)| config.examine[j] * c.p_click[a]).sum();
             total += expected;
+            for (j, &a) in list.iter().enumerate() {
+                objective += config.examine[j] * (c.p_click[a] + c.p_book[a] * (1.0 + lambda * c.delta_div[a]));
+                bookings += config.examine[j] * c.p_book[a];
+            }
             if i >= contexts.len() / 2 {
                 second += expected;
             }
@@ -602,7 +617,9 @@ pub fn run_bandit(
                 slot_div += c.delta_div[a];
                 if policy.contains("LinUCB") {
                     let click = rng.random_bool(config.examine[slot] * c.p_click[a]);
-                    learner.update(&features(c, a), f64::from(u8::from(click)));
+                    let booked = click && rng.random_bool((c.p_book[a] / c.p_click[a]).clamp(0.0, 1.0));
+                    let reward = f64::from(u8::from(click)) + if booked { 1.0 + lambda * c.delta_div[a] } else { 0.0 };
+                    learner.update(&features(c, a), reward);
                 }
             }
         }
@@ -612,6 +629,8 @@ pub fn run_bandit(
             clicks_per_list: total / n,
             clicks_per_list_second_half: second / (n - (contexts.len() / 2) as f64),
             slot_clicks: slot_clicks / n,
+            objective_per_list: objective / n,
+            bookings_per_list: bookings / n,
             slot_delta_div: slot_div / n,
         });
     }
