@@ -185,10 +185,11 @@ pub fn bench(data_dir: &Path, rate: f64, seconds: u64, event_share: f64, seed: u
         Ok(())
     })?;
     drop(store);
+    // The defaults with the environment's PASSEUR_<KEY> overrides (e.g. PASSEUR_EXPLORATION), on loopback.
     let config = ServerConfig {
         listen: "127.0.0.1:0".into(),
         clock: passeur_server::ClockKind::Store,
-        ..ServerConfig::default()
+        ..ServerConfig::load(None, std::env::vars())?
     };
     config.validate()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
