@@ -344,19 +344,26 @@ async fn a_partner_publishes_a_young_person_books_and_the_score_and_delta_div_fo
 }
 
 fn wait_for_impressions(data: &Path, user: &str, call: &str, n: usize) -> Vec<(u32, String, f64)> {
+    wait_for_impression_rows(data, user, call, n).into_iter().map(|(p, v, w, _)| (p, v, w)).collect()
+}
+
+/// Position, model version, propensity and prefix propensity of a list's impressions.
+fn wait_for_impression_rows(data: &Path, user: &str, call: &str, n: usize) -> Vec<(u32, String, f64, Option<f64>)> {
     let started = Instant::now();
     loop {
         let store = SqliteStore::open(data).unwrap();
-        let mut rows: Vec<(u32, String, f64)> = store
+        let mut rows: Vec<(u32, String, f64, Option<f64>)> = store
             .user_interactions(user)
             .unwrap()
             .into_iter()
             .filter_map(|i| match i.kind {
-                passeur_domain::InteractionKind::Impression { call_id, position, model_version, propensity }
-                    if call_id == call =>
-                {
-                    Some((position, model_version, propensity))
-                }
+                passeur_domain::InteractionKind::Impression {
+                    call_id,
+                    position,
+                    model_version,
+                    propensity,
+                    prefix_propensity,
+                } if call_id == call => Some((position, model_version, propensity, prefix_propensity)),
                 _ => None,
             })
             .collect();
@@ -789,13 +796,18 @@ async fn exploring_lists_log_exact_propensities_and_passeur_ope_evaluates_them()
         assert_eq!(prefix, replay.prefix);
         // Each impression carries its conditional probability; their product is the list's probability.
         let user = list["user_id"].as_str().unwrap();
-        let logged = wait_for_impressions(tmp.path(), user, call, order.len());
+        let logged = wait_for_impression_rows(tmp.path(), user, call, order.len());
         assert_eq!(logged.len(), order.len());
         let mut product = 1.0;
-        for ((_, _, propensity), expected) in logged.iter().zip(&replay.conditional) {
+        for (((_, _, propensity, logged_prefix), expected), prefix_j) in
+            logged.iter().zip(&replay.conditional).zip(&prefix)
+        {
             assert!(*propensity > 0.0 && *propensity < 1.0, "{propensity}");
             assert!((propensity - expected).abs() < 1e-12);
             product *= propensity;
+            // Each impression also carries its list prefix's probability.
+            assert_eq!(*logged_prefix, Some(*prefix_j));
+            assert!((product - prefix_j).abs() <= 1e-12 * prefix_j);
         }
         assert!((product - prefix[prefix.len() - 1]).abs() < 1e-12 * product.max(1e-300) + 1e-15);
         orders.insert(order);

@@ -272,8 +272,11 @@ pub enum InteractionKind {
         position: u32,
         /// The model (or policy) version that ranked it.
         model_version: String,
-        /// Probability that the serving policy put this offer at this position.
+        /// Probability that the serving policy put this offer at this position, given the offers above it.
         propensity: f64,
+        /// Probability of the list's first `position + 1` offers in their order (the product of the
+        /// propensities so far), when the serving policy logged it.
+        prefix_propensity: Option<f64>,
     },
 }
 
@@ -325,10 +328,15 @@ impl Interaction {
                 }
             }
             InteractionKind::Cancellation { booking_id } => validate_id("interaction", "booking_id", booking_id)?,
-            InteractionKind::Impression { call_id, propensity, .. } => {
+            InteractionKind::Impression { call_id, propensity, prefix_propensity, .. } => {
                 validate_id("interaction", "call_id", call_id)?;
                 if !(propensity.is_finite() && *propensity > 0.0 && *propensity <= 1.0) {
                     return bad("propensity", format!("{propensity} is not in (0, 1]"));
+                }
+                if let Some(p) = prefix_propensity
+                    && !(p.is_finite() && *p > 0.0 && *p <= propensity * (1.0 + 1e-9))
+                {
+                    return bad("prefix_propensity", format!("{p} is not in (0, propensity = {propensity}]"));
                 }
             }
             InteractionKind::Consultation | InteractionKind::Favourite => {}
@@ -426,10 +434,22 @@ mod tests {
                 position: 0,
                 model_version: "m".into(),
                 propensity: 0.0,
+                prefix_propensity: None,
             },
             ..base.clone()
         };
         assert_eq!(field_of(imp.validate()), "propensity");
+        let prefix_above = Interaction {
+            kind: InteractionKind::Impression {
+                call_id: "c".into(),
+                position: 1,
+                model_version: "m".into(),
+                propensity: 0.5,
+                prefix_propensity: Some(0.6),
+            },
+            ..base.clone()
+        };
+        assert_eq!(field_of(prefix_above.validate()), "prefix_propensity");
         assert_eq!(field_of(Interaction { user_id: String::new(), ..base }.validate()), "user_id");
     }
 }

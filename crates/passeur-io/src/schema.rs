@@ -99,6 +99,7 @@ const INTERACTION_FIELDS: &[FieldSpec] = &[
     f("position", Int, false),
     f("model_version", Str, false),
     f("propensity", Float, false),
+    f("prefix_propensity", Float, false),
 ];
 
 /// The four kinds of records that files carry.
@@ -475,11 +476,14 @@ impl Record for Interaction {
                 cells[6] = Cell::Int(i64::from(*quantity));
             }
             InteractionKind::Cancellation { booking_id } => cells[7] = s(booking_id),
-            InteractionKind::Impression { call_id, position, model_version, propensity } => {
+            InteractionKind::Impression { call_id, position, model_version, propensity, prefix_propensity } => {
                 cells[8] = s(call_id);
                 cells[9] = Cell::Int(i64::from(*position));
                 cells[10] = s(model_version);
                 cells[11] = Cell::Float(*propensity);
+                if let Some(p) = prefix_propensity {
+                    cells[12] = Cell::Float(*p);
+                }
             }
         }
         cells
@@ -511,6 +515,7 @@ impl Record for Interaction {
                 propensity: r
                     .opt_float("propensity")?
                     .ok_or_else(|| FieldError::new("propensity", "is required for an impression"))?,
+                prefix_propensity: r.opt_float("prefix_propensity")?,
             },
             other => {
                 return Err(FieldError::new(

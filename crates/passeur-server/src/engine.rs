@@ -817,9 +817,10 @@ impl Engine {
             record: Some(record),
         };
         let mut impressions = self.impressions(&list, user_id, now);
-        for (impression, p) in impressions.iter_mut().zip(&drawn.conditional) {
-            if let InteractionKind::Impression { propensity, .. } = &mut impression.kind {
+        for ((impression, p), prefix) in impressions.iter_mut().zip(&drawn.conditional).zip(&drawn.prefix) {
+            if let InteractionKind::Impression { propensity, prefix_propensity, .. } = &mut impression.kind {
                 *propensity = *p;
+                *prefix_propensity = Some(*prefix);
             }
         }
         Ok((list, impressions))
@@ -915,6 +916,7 @@ impl Engine {
                     position: item.position as u32,
                     model_version: format!("{}:{}", list.list, list.model_version),
                     propensity: 1.0,
+                    prefix_propensity: Some(1.0),
                 },
             })
             .collect()

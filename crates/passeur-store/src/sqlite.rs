@@ -107,7 +107,8 @@ const MIGRATIONS: &[&str] = &[
         seed INTEGER NOT NULL,
         body TEXT NOT NULL
     );
-    CREATE INDEX served_lists_at ON served_lists(at);",
+    CREATE INDEX served_lists_at ON served_lists(at);
+    ALTER TABLE interactions ADD COLUMN prefix_propensity REAL;",
 ];
 
 /// How hard SQLite works to keep a commit through a power cut.
@@ -435,8 +436,8 @@ const OFFER_COLUMNS: &str = "id, item_id, title, description, artist, subcategor
      show_type, movie_genre, price_cents, duo, stock, bookable_from, bookable_until, event_start, created_at, \
      venue_id, image_embedding";
 const USER_COLUMNS: &str = "id, birth_date, department, home_latitude, home_longitude, credit_cents";
-const INTERACTION_COLUMNS: &str =
-    "id, kind, user_id, offer_id, at, amount_cents, quantity, booking_id, call_id, position, model_version, propensity";
+const INTERACTION_COLUMNS: &str = "id, kind, user_id, offer_id, at, amount_cents, quantity, booking_id, call_id, position, model_version, propensity, \
+     prefix_propensity";
 
 fn corrupt(table: &'static str, id: &str, reason: impl ToString) -> StoreError {
     StoreError::Corrupt { table, id: id.to_owned(), reason: reason.to_string() }
@@ -542,6 +543,7 @@ fn interaction_from_row(row: &Row<'_>) -> Result<Interaction> {
             position: row.get::<_, Option<u32>>(9)?.ok_or_else(|| missing("position"))?,
             model_version: row.get::<_, Option<String>>(10)?.ok_or_else(|| missing("model_version"))?,
             propensity: row.get::<_, Option<f64>>(11)?.ok_or_else(|| missing("propensity"))?,
+            prefix_propensity: row.get::<_, Option<f64>>(12)?,
         },
         other => return Err(corrupt("interactions", &id, format!("unknown kind {other:?}"))),
     };
@@ -686,6 +688,7 @@ fn write_interaction(tx: &Connection, i: &Interaction, exists: &mut Exists<'_>) 
     check_interaction_references(tx, i, exists)?;
     let (mut amount, mut quantity, mut booking, mut call, mut position, mut model, mut propensity) =
         (None, None, None, None, None, None, None);
+    let mut prefix = None;
     match &i.kind {
         InteractionKind::Consultation | InteractionKind::Favourite => {}
         InteractionKind::Booking { amount_cents, quantity: q } => {
@@ -693,19 +696,21 @@ fn write_interaction(tx: &Connection, i: &Interaction, exists: &mut Exists<'_>) 
             quantity = Some(*q);
         }
         InteractionKind::Cancellation { booking_id } => booking = Some(booking_id.as_str()),
-        InteractionKind::Impression { call_id, position: p, model_version, propensity: w } => {
+        InteractionKind::Impression { call_id, position: p, model_version, propensity: w, prefix_propensity } => {
             call = Some(call_id.as_str());
             position = Some(*p);
             model = Some(model_version.as_str());
             propensity = Some(*w);
+            prefix = *prefix_propensity;
         }
     }
     tx.prepare_cached(sql!(
-        "INSERT INTO interactions ({INTERACTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+        "INSERT INTO interactions ({INTERACTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, user_id = excluded.user_id,
          offer_id = excluded.offer_id, at = excluded.at, amount_cents = excluded.amount_cents,
          quantity = excluded.quantity, booking_id = excluded.booking_id, call_id = excluded.call_id,
-         position = excluded.position, model_version = excluded.model_version, propensity = excluded.propensity"
+         position = excluded.position, model_version = excluded.model_version, propensity = excluded.propensity,
+         prefix_propensity = excluded.prefix_propensity"
     ))?
     .execute(params![
         i.id,
@@ -719,7 +724,8 @@ fn write_interaction(tx: &Connection, i: &Interaction, exists: &mut Exists<'_>) 
         call,
         position,
         model,
-        propensity
+        propensity,
+        prefix
     ])?;
     Ok(())
 }

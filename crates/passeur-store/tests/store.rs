@@ -255,6 +255,7 @@ fn a_group_commit_keeps_each_write_whole_and_independent() {
             position: 0,
             model_version: "m".into(),
             propensity: 0.25,
+            prefix_propensity: Some(0.125),
         },
         ..booking("x", "o2", 0)
     };
@@ -283,7 +284,9 @@ fn a_group_commit_keeps_each_write_whole_and_independent() {
     assert_eq!(store.offer_embedding("model-a", "o3").unwrap(), Some(vec![0.5, -0.5]));
     assert!(store.offer("o4").unwrap().is_none());
     match store.interaction("call-1-0").unwrap().unwrap().kind {
-        InteractionKind::Impression { propensity, .. } => assert_eq!(propensity, 0.25),
+        InteractionKind::Impression { propensity, prefix_propensity, .. } => {
+            assert_eq!((propensity, prefix_propensity), (0.25, Some(0.125)))
+        }
         other => panic!("{other:?}"),
     }
 }

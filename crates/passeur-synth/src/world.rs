@@ -888,6 +888,8 @@ impl World {
                             position,
                             model_version: LOGGER_VERSION.to_owned(),
                             propensity: self.draw_probability(index, department, o),
+                            // Each shown offer is an independent draw: no list prefix to speak of.
+                            prefix_propensity: None,
                         },
                     });
                 }
