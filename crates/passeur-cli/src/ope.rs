@@ -40,6 +40,10 @@ pub struct OpeArgs {
     /// Only lists served at or after this instant (seconds).
     #[arg(long, default_value_t = 0)]
     since: i64,
+    /// Lists of every logging policy (`all`), or only those served by the latest one (`latest`: a change of
+    /// the exploration settings starts a new log).
+    #[arg(long, default_value = "latest", value_parser = ["latest", "all"])]
+    loggers: String,
     /// Bootstrap resamples (clustered by user).
     #[arg(long, default_value_t = 200)]
     resamples: usize,
@@ -81,6 +85,7 @@ pub fn run(data_dir: &Path, args: &OpeArgs) -> Result<ExitCode> {
     let mut clicks: HashMap<String, Vec<(String, i64)>> = HashMap::new();
     let mut user_ids: HashMap<String, u64> = HashMap::new();
     let mut logger: Option<ListPolicy> = None;
+    let mut policies: Vec<String> = Vec::new();
     store.served_lists(args.since, &mut |record| {
         let parse = |what: &str, e: serde_json::Error| passeur_store::StoreError::Corrupt {
             table: "served_lists",
@@ -112,7 +117,8 @@ pub fn run(data_dir: &Path, args: &OpeArgs) -> Result<ExitCode> {
         let n = user_ids.len() as u64;
         let cluster = *user_ids.entry(record.user_id.clone()).or_insert(n);
         let list_policy = ListPolicy { lambda: policy.lambda, exploration: policy.exploration };
-        logger.get_or_insert_with(|| list_policy.clone());
+        logger = Some(list_policy.clone());
+        policies.push(record.policy.clone());
         lists.push(LoggedList {
             cluster,
             candidates: body
@@ -139,6 +145,12 @@ pub fn run(data_dir: &Path, args: &OpeArgs) -> Result<ExitCode> {
             args.since
         );
     };
+    let read = lists.len();
+    if args.loggers == "latest" {
+        let latest = policies.last().cloned().unwrap_or_default();
+        let mut keep = policies.iter().map(|p| *p == latest);
+        lists.retain(|_| keep.next().unwrap_or(false));
+    }
     let target = ListPolicy {
         lambda: args.lambda.unwrap_or(logger.lambda),
         exploration: Exploration {
@@ -149,12 +161,18 @@ pub fn run(data_dir: &Path, args: &OpeArgs) -> Result<ExitCode> {
         },
     };
     out!(
-        "read {} served lists in {:.1} s; logger: λ={} {:?}",
-        lists.len(),
+        "read {read} served lists in {:.1} s; latest logger: λ={} {:?}",
         started.elapsed().as_secs_f64(),
         logger.lambda,
         logger.exploration
     );
+    if lists.len() < read {
+        out!(
+            "kept the {} lists of the latest logging policy; {} lists of earlier policies left out (--loggers all keeps them)",
+            lists.len(),
+            read - lists.len()
+        );
+    }
     out!(
         "target: λ={} {:?}; value = clicks on the first {} positions",
         target.lambda,
