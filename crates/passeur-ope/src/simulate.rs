@@ -533,8 +533,8 @@ pub struct BanditRow {
     pub clicks_per_list_second_half: f64,
     /// Expected clicks at the exploration slot per list.
     pub slot_clicks: f64,
-    /// The deck's value of the list, with the true probabilities: Σ_j examine[j] (p(click) + p(booking)
-    /// (1 + λ Δdiv)), per list.
+    /// The deck's value of the list, with the true probabilities: `Σ_j examine[j] (p(click) + p(booking)
+    /// (1 + λ Δdiv))`, per list.
     pub objective_per_list: f64,
     /// Expected bookings per list.
     pub bookings_per_list: f64,
