@@ -857,3 +857,56 @@ async fn lists_served_deterministically_have_propensity_one_and_passeur_ope_refu
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(err.contains("deterministic") && err.contains("propensity 1"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journey_agrees_with_the_score_and_discover_proposes_explained_entries_into_untried_categories() {
+    let tmp = data_dir();
+    let admin = admin_key(tmp.path());
+    let s = Server::start(tmp.path());
+    let c = Client::new();
+    let (users, _) = some_ids(tmp.path(), 60, 0);
+    let mut checked = 0;
+    for user in &users {
+        let (status, journey) = c.get(&s.url(&format!("/v1/users/{user}/journey")), &admin).await;
+        assert_eq!(status, 200, "{journey}");
+        let (_, div) = c.get(&s.url(&format!("/v1/users/{user}/diversification")), &admin).await;
+        let m = &journey["metrics"];
+        assert_eq!(m["score"], div["score"], "{user}");
+        let booked: Vec<&Value> =
+            div["bookings"].as_array().unwrap().iter().filter(|b| !b["cancelled"].as_bool().unwrap()).collect();
+        assert_eq!(m["bookings"].as_u64().unwrap() as usize, booked.len());
+        let mut categories: Vec<&str> = booked.iter().map(|b| b["category"].as_str().unwrap()).collect();
+        categories.sort_unstable();
+        categories.dedup();
+        assert_eq!(m["categories_entered"].as_u64().unwrap() as usize, categories.len());
+        let counted: u64 = journey["categories"].as_array().unwrap().iter().map(|c| c["count"].as_u64().unwrap()).sum();
+        assert_eq!(counted as usize, booked.len());
+        let untried: Vec<&str> = journey["untried"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert!(categories.iter().all(|c| !untried.contains(c)));
+        let (status, discover) = c.get(&s.url(&format!("/v1/users/{user}/discover?limit=4")), &admin).await;
+        assert_eq!(status, 200, "{discover}");
+        let items = discover["items"].as_array().unwrap();
+        assert!(items.len() <= 4);
+        let mut seen = Vec::new();
+        for item in items {
+            let category = item["category"].as_str().unwrap();
+            assert!(untried.contains(&category), "{category} was already booked by {user}");
+            assert!(!seen.contains(&category), "two entries into {category}");
+            seen.push(category);
+            let g = &item["gateway"];
+            assert!(g["text"].as_str().unwrap().contains("not tried"), "{g}");
+            let (rate, score) = (g["entry_rate"].as_f64().unwrap(), g["score"].as_f64().unwrap());
+            assert!((0.0..=1.0).contains(&rate) && score > 0.0);
+            let expected = rate * (0.5 + 0.5 * g["follow_through"].as_f64().unwrap()) * g["lift"].as_f64().unwrap();
+            assert!((score - expected).abs() < 1e-9 * expected.max(1.0), "{g}");
+        }
+        let scores: Vec<f64> = items.iter().map(|i| i["score"].as_f64().unwrap()).collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first: {scores:?}");
+        if m["bookings"].as_u64().unwrap() > 0 && !items.is_empty() {
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} users had bookings and a discover list");
+    let (status, err) = c.get(&s.url("/v1/users/nobody/journey"), &admin).await;
+    assert_eq!((status, err["error"]["field"].as_str()), (404, Some("user_id")));
+}

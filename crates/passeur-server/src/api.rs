@@ -44,6 +44,8 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/users/{user_id}/recommendations", get(recommendations))
         .route("/v1/users/{user_id}/playlists", get(playlists))
         .route("/v1/users/{user_id}/diversification", get(diversification))
+        .route("/v1/users/{user_id}/journey", get(journey))
+        .route("/v1/users/{user_id}/discover", get(discover))
         .route("/v1/events", post(post_event))
         .route("/v1/events/batch", post(post_batch))
         .route("/v1/events/{event_id}", get(get_event))
@@ -625,6 +627,29 @@ async fn diversification(
     let events = state.read_store(|s| s.user_interactions(&user_id))?;
     let d = engine.diversification(&user_id, &events)?;
     Ok(Json(serde_json::to_value(d).map_err(ApiError::internal)?))
+}
+
+async fn journey(State(state): State<Shared>, caller: Caller, Path(user_id): Path<String>) -> ApiResult<Json<Value>> {
+    caller.require(&[Scope::App])?;
+    let engine = engine(&state)?;
+    let view = engine.journey(&user_id)?;
+    Ok(Json(serde_json::to_value(view).map_err(ApiError::internal)?))
+}
+
+async fn discover(
+    State(state): State<Shared>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    query: Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    caller.require(&[Scope::App])?;
+    let params = Params::new(query, &["limit", "lat", "lon", "radius_km"])?;
+    let engine = engine(&state)?;
+    let reco = params.reco(&engine)?;
+    let worker = Arc::clone(&engine);
+    let (list, impressions) = blocking(move || worker.discover(&user_id, &reco)).await?;
+    state.log_lists(1, impressions, Vec::new());
+    Ok(Json(serde_json::to_value(list).map_err(ApiError::internal)?))
 }
 
 // ---------------------------------------------------------------- admin

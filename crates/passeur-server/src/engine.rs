@@ -7,10 +7,11 @@
 use crate::config::{ClockKind, ServerConfig};
 use crate::error::{ApiError, Result, ServerError};
 use passeur_diversity::{DiversificationRules, UserProfile};
-use passeur_domain::{Interaction, InteractionKind, Offer, Timestamp, User, Venue};
+use passeur_domain::{CategoryId, Interaction, InteractionKind, Offer, SubcategoryId, Timestamp, User, Venue};
 use passeur_embed::{EncoderConfig, TextEncoder, offer_text, text_key};
 use passeur_index::playlist::{PlaylistConfig, PlaylistContext, build};
 use passeur_index::{Filters, Hit, IndexedOffer, IvfIndex, IvfParams, VectorIndex, one_per_item};
+use passeur_insight::{GatewayConfig, GatewayModel};
 use passeur_ranking::features::dot;
 use passeur_ranking::{
     OfferTable, Origin, Policy, Popularity, RankConfig, Ranked, Ranker, RankerParts, RankingData, RankingModel,
@@ -108,6 +109,8 @@ pub struct Live {
     pub parts: RankerParts,
     /// Users by id.
     pub users: FxHashMap<String, LiveUser>,
+    /// Gateway offers: entry rates into categories, fitted on the events at load.
+    pub gateway: GatewayModel,
 }
 
 /// Everything a request reads: models, settings, the live state.
@@ -221,6 +224,52 @@ pub struct ListItem {
     /// Why it is here (on request).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<Explanation>,
+    /// Why it is a good entry into a category new to the user (discover lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayExplanation>,
+}
+
+/// A gateway offer's numbers and the sentence that explains them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GatewayExplanation {
+    /// The gateway score: entry rate × (½ + ½ follow-through) × lift.
+    pub score: f64,
+    /// Shrunk share of young people new to the category who booked it after seeing it.
+    pub entry_rate: f64,
+    /// Shrunk share of those entries followed by another booking in the category.
+    pub follow_through: f64,
+    /// How much more often users with this user's categories enter this one.
+    pub lift: f64,
+    /// Newcomers to the category who saw it.
+    pub exposures: u64,
+    /// Of them, who booked it.
+    pub entries: u64,
+    /// Of those, who booked in the category again.
+    pub followed: u64,
+    /// The sentence.
+    pub text: String,
+}
+
+/// A user's journey: diversity metrics, categories, and entries proposed into new ones.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JourneyView {
+    /// The user.
+    pub user_id: String,
+    /// Diversity metrics of the user's bookings.
+    pub metrics: passeur_insight::UserMetrics,
+    /// Bookings per category, most first.
+    pub categories: Vec<CategoryCount>,
+    /// Categories the user has not booked yet.
+    pub untried: Vec<String>,
+}
+
+/// A category and a count.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CategoryCount {
+    /// Category code.
+    pub category: String,
+    /// Count.
+    pub count: u64,
 }
 
 /// A served list, with what the impression log needs.
@@ -366,6 +415,7 @@ impl Engine {
                 LiveUser { record, info: info.clone(), id_row, state, snapshot, vector: Vec::new(), revision: 0 },
             );
         }
+        let gateway = fit_gateway(&dataset.timelines, &table)?;
         let vectors = retrieval.user_vectors(rows, &dataset.catalogue)?;
         for (id, v) in order.iter().zip(vectors.chunks(dim)) {
             users.get_mut(id).expect("just inserted").vector = v.to_vec();
@@ -399,6 +449,7 @@ impl Engine {
             snapshot,
             parts,
             users,
+            gateway,
         };
         Ok(Engine {
             retrieval,
@@ -688,6 +739,7 @@ impl Engine {
             delta_div: user.map_or(0, |u| u.snapshot.profile.delta_div(&self.rules, &live.table.traits[o])),
             score: 0.0,
             explanation: None,
+            gateway: None,
         }
     }
 
@@ -710,13 +762,16 @@ impl Engine {
         filters
     }
 
-    /// The user's recommendations: candidates from every source, ranked by
-    /// p(click) + p(booking) × (1 + λ·Δdiv), mixed; and the impressions to log.
-    pub fn recommend(&self, user_id: &str, params: &RecoParams) -> Result<(ServedList, Vec<Interaction>), ApiError> {
-        let live = self.read();
-        let now = self.clock.now();
-        let user = live.users.get(user_id).ok_or_else(|| ApiError::not_found("user", "user_id", user_id))?;
-        let filters = self.user_filters(user, &live, now.0, params);
+    /// The user's candidates from every source, scored by the objective and mixed, with how many were
+    /// retrieved.
+    fn ranked_for(
+        &self,
+        live: &Live,
+        user: &LiveUser,
+        now: Timestamp,
+        params: &RecoParams,
+    ) -> Result<(Vec<Ranked>, usize), ApiError> {
+        let filters = self.user_filters(user, live, now.0, params);
         let moved;
         let snapshot_user = match params.location {
             Some(point) => {
@@ -749,6 +804,16 @@ impl Engine {
             Policy::Objective { lambda: self.rank.lambda },
             &mut scratch,
         );
+        Ok((ranked, candidates.len()))
+    }
+
+    /// The user's recommendations: candidates from every source, ranked by
+    /// p(click) + p(booking) × (1 + λ·Δdiv), mixed; and the impressions to log.
+    pub fn recommend(&self, user_id: &str, params: &RecoParams) -> Result<(ServedList, Vec<Interaction>), ApiError> {
+        let live = self.read();
+        let now = self.clock.now();
+        let user = live.users.get(user_id).ok_or_else(|| ApiError::not_found("user", "user_id", user_id))?;
+        let (ranked, retrieved) = self.ranked_for(&live, user, now, params)?;
         let limit = params.limit.unwrap_or(self.default_limit);
         let from = params.location.or(user.record.home);
         let call_id = self.next_call();
@@ -811,7 +876,7 @@ impl Engine {
             title: "Recommendations".into(),
             policy,
             model_version: self.model_version(),
-            candidates: candidates.len(),
+            candidates: retrieved,
             seed: (!e.is_deterministic()).then_some(seed),
             items,
             record: Some(record),
@@ -873,6 +938,90 @@ impl Engine {
             seed: seed as i64,
             body: body.to_string(),
         }
+    }
+
+    /// A user's journey: the diversity metrics of their bookings, bookings per category, untried categories.
+    pub fn journey(&self, user_id: &str) -> Result<JourneyView, ApiError> {
+        let live = self.read();
+        let user = live.users.get(user_id).ok_or_else(|| ApiError::not_found("user", "user_id", user_id))?;
+        let profile = &user.snapshot.profile;
+        let categories: Vec<usize> = profile.history().iter().map(|b| usize::from(b.traits.category)).collect();
+        let metrics = passeur_insight::UserMetrics::of(&categories, profile.score());
+        let mut counts: Vec<CategoryCount> = CategoryId::all()
+            .map(|c| CategoryCount {
+                category: c.to_string(),
+                count: categories.iter().filter(|&&k| k == c.index()).count() as u64,
+            })
+            .filter(|c| c.count > 0)
+            .collect();
+        counts.sort_by(|a, b| b.count.cmp(&a.count).then(a.category.cmp(&b.category)));
+        let untried = CategoryId::all().filter(|c| !categories.contains(&c.index())).map(|c| c.to_string()).collect();
+        Ok(JourneyView { user_id: user_id.to_owned(), metrics, categories: counts, untried })
+    }
+
+    /// "Discover": a few entries into categories the user has not booked, among the user's ranked
+    /// candidates, the best gateway per category, explained.
+    pub fn discover(&self, user_id: &str, params: &RecoParams) -> Result<(ServedList, Vec<Interaction>), ApiError> {
+        let live = self.read();
+        let now = self.clock.now();
+        let user = live.users.get(user_id).ok_or_else(|| ApiError::not_found("user", "user_id", user_id))?;
+        let (ranked, retrieved) = self.ranked_for(&live, user, now, params)?;
+        let booked: Vec<usize> = {
+            let mut b: Vec<usize> =
+                user.snapshot.profile.history().iter().map(|h| usize::from(h.traits.category)).collect();
+            b.sort_unstable();
+            b.dedup();
+            b
+        };
+        let offers: Vec<u32> = ranked.iter().map(|r| r.offer).collect();
+        let limit = params.limit.unwrap_or(5).min(self.default_limit);
+        let picks = live.gateway.discover(&booked, &offers, limit);
+        let from = params.location.or(user.record.home);
+        let items: Vec<ListItem> = picks
+            .into_iter()
+            .enumerate()
+            .map(|(position, (o, g))| {
+                let mut item = self.item(&live, o as usize, Some(user), from);
+                item.position = position;
+                item.score = g.score;
+                let category = CategoryId::all().nth(usize::from(live.table.facts[o as usize].category));
+                let label = category.map_or("this category", |c| c.label());
+                let text = format!(
+                    "An entry into {label}, which you have not tried: {:.0} % of young people new to it who saw this offer booked it ({} of {}), and {:.0} % of them booked {label} again; people with your bookings enter {label} {:.1}× as often as others.",
+                    g.entry_rate * 100.0,
+                    g.entries,
+                    g.exposures,
+                    g.follow_through * 100.0,
+                    g.lift
+                );
+                item.gateway = Some(GatewayExplanation {
+                    score: g.score,
+                    entry_rate: g.entry_rate,
+                    follow_through: g.follow_through,
+                    lift: g.lift,
+                    exposures: g.exposures,
+                    entries: g.entries,
+                    followed: g.followed,
+                    text,
+                });
+                item
+            })
+            .collect();
+        let list = ServedList {
+            call_id: self.next_call(),
+            user_id: Some(user_id.to_owned()),
+            at: now.to_string(),
+            list: "discover".into(),
+            title: "Discover a new kind of culture".into(),
+            policy: "gateway(entry rate × (1/2 + 1/2 follow-through) × lift, one per untried category)".into(),
+            model_version: self.model_version(),
+            candidates: retrieved,
+            seed: None,
+            items,
+            record: None,
+        };
+        let impressions = self.impressions(&list, user_id, now);
+        Ok((list, impressions))
     }
 
     fn explain(&self, r: &Ranked) -> Explanation {
@@ -1126,4 +1275,44 @@ fn list_seed(seed: u64, call_id: &str) -> u64 {
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^ (h >> 31)
+}
+
+/// Fits the gateway model on every user's timeline: consultations and favourites are exposures, bookings
+/// (less those cancelled) are bookings.
+fn fit_gateway(timelines: &[Vec<Event>], table: &OfferTable) -> Result<GatewayModel> {
+    use passeur_insight::{Exposure, JourneyEvent};
+    let journeys: Vec<Vec<JourneyEvent>> = timelines
+        .iter()
+        .map(|events| {
+            let mut journey: Vec<JourneyEvent> = Vec::with_capacity(events.len());
+            for e in events {
+                match e.kind {
+                    EventKind::Consultation | EventKind::Favourite => {
+                        journey.push(JourneyEvent { at: e.at, offer: e.offer, kind: Exposure::Seen })
+                    }
+                    EventKind::Booking => {
+                        journey.push(JourneyEvent { at: e.at, offer: e.offer, kind: Exposure::Booked })
+                    }
+                    EventKind::Cancellation => {
+                        if let Some(i) = journey.iter().rposition(|j| j.offer == e.offer && j.kind == Exposure::Booked)
+                        {
+                            journey.remove(i);
+                        }
+                    }
+                }
+            }
+            journey
+        })
+        .collect();
+    let category: Vec<u16> = table.facts.iter().map(|f| u16::from(f.category)).collect();
+    let subcategory: Vec<u16> = table.facts.iter().map(|f| u16::from(f.subcategory)).collect();
+    GatewayModel::fit(
+        journeys.iter().map(Vec::as_slice),
+        &category,
+        &subcategory,
+        CategoryId::all().count(),
+        SubcategoryId::all().count(),
+        GatewayConfig::default(),
+    )
+    .map_err(|e| ServerError::Data(format!("gateway model: {e}")))
 }
