@@ -22,6 +22,7 @@ mod commands;
 mod diversity;
 mod embed;
 mod index;
+mod insight;
 mod ope;
 mod progress;
 mod ranking;
@@ -85,6 +86,8 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Off-policy evaluation of a list policy on the served lists in the store (clicks as rewards).
     Ope(ope::OpeArgs),
+    /// The territory's view: what a department's young people (or a partner's users) consult and book.
+    Territory(insight::TerritoryArgs),
     /// The simulator with ground truth: estimator errors, online learning.
     #[command(subcommand)]
     Simulate(ope::SimulateCommand),
@@ -128,6 +131,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(command) => serve::keys(&cli.data_dir, command),
         Command::Bench(command) => bench::run(&cli.data_dir, command),
         Command::Ope(args) => ope::run(&cli.data_dir, &args),
+        Command::Territory(args) => insight::territory(&cli.data_dir, &args),
         Command::Simulate(command) => ope::simulate(command),
     }
 }

@@ -527,6 +527,7 @@ async fn the_openapi_document_matches_the_routes_and_metrics_count_them() {
                     .replace("{event_id}", "E-none")
                     .replace("{key_id}", key["id"].as_str().unwrap()),
             );
+            let url = if path == "/v1/territory" { format!("{url}?partner_id=P-d") } else { url };
             let body = (method == "post").then(|| bodies[path.as_str()].to_string());
             let (status, answer) = c.call(&method.to_uppercase(), &url, Some(&admin), body).await;
             assert_ne!(answer["error"]["code"], "no_route", "{method} {path} is documented but not served");
@@ -909,4 +910,93 @@ async fn the_journey_agrees_with_the_score_and_discover_proposes_explained_entri
     assert!(checked >= 10, "only {checked} users had bookings and a discover list");
     let (status, err) = c.get(&s.url("/v1/users/nobody/journey"), &admin).await;
     assert_eq!((status, err["error"]["field"].as_str()), (404, Some("user_id")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_territory_view_counts_a_department_and_a_partner_sees_only_its_own_venues() {
+    let tmp = data_dir();
+    let admin = admin_key(tmp.path());
+    let s = Server::start(tmp.path());
+    let c = Client::new();
+    // A department's residents, from the store, and their scores through the API.
+    let store = SqliteStore::open(tmp.path()).unwrap();
+    let mut residents: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    store
+        .scan_users(&mut |u| {
+            residents.entry(u.department.clone()).or_default().push(u.id);
+            Ok(())
+        })
+        .unwrap();
+    let (department, people) = residents.iter().max_by_key(|(_, p)| p.len()).unwrap();
+    let mut bookings = 0u64;
+    let mut consultations = 0u64;
+    let mut scores = Vec::new();
+    for id in people {
+        for e in store.user_interactions(id).unwrap() {
+            match e.kind {
+                passeur_domain::InteractionKind::Booking { .. } => bookings += 1,
+                passeur_domain::InteractionKind::Consultation => consultations += 1,
+                _ => {}
+            }
+        }
+        let (_, div) = c.get(&s.url(&format!("/v1/users/{id}/diversification")), &admin).await;
+        scores.push(div["score"].as_u64().unwrap());
+    }
+    let (status, view) = c.get(&s.url(&format!("/v1/territory?department={department}")), &admin).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["users"].as_u64().unwrap() as usize, people.len());
+    let total = &view["activity"]["total"];
+    assert_eq!(
+        (total["bookings"].as_u64().unwrap(), total["consultations"].as_u64().unwrap()),
+        (bookings, consultations)
+    );
+    for cut in ["by_category", "by_month"] {
+        let sum: u64 = view["activity"][cut].as_array().unwrap().iter().map(|k| k["bookings"].as_u64().unwrap()).sum();
+        assert_eq!(sum, bookings, "{cut}");
+    }
+    assert!(
+        view["activity"]["by_age"].as_array().unwrap().iter().all(|a| (14..=20).contains(&a["key"].as_i64().unwrap()))
+    );
+    let mean = scores.iter().sum::<u64>() as f64 / scores.len() as f64;
+    assert!((view["scores"]["mean"].as_f64().unwrap() - mean).abs() < 1e-9, "{} vs {mean}", view["scores"]);
+    let binned: u64 =
+        view["scores"]["histogram"].as_array().unwrap().iter().map(|b| b["users"].as_u64().unwrap()).sum();
+    assert_eq!(binned as usize, people.len());
+
+    // A partner publishes an offer; a young person sees and books it; the partner sees it, and only its own.
+    let partner = new_key(&c, &s, &admin, "partner", Some("P-terr")).await;
+    let app = new_key(&c, &s, &admin, "app", None).await;
+    assert_eq!(c.post(&s.url("/v1/venues"), &partner, &venue("V-terr", "P-terr")).await.0, 201);
+    assert_eq!(c.post(&s.url("/v1/offers"), &partner, &offer("O-terr", "V-terr", "SEANCE_CINE", 600)).await.0, 201);
+    assert_eq!(c.post(&s.url("/v1/users"), &app, &user("U-terr", 30_000)).await.0, 201);
+    for kind in ["consultation", "booking"] {
+        let mut e = json!({ "kind": kind, "user_id": "U-terr", "offer_id": "O-terr" });
+        if kind == "booking" {
+            e["amount_cents"] = json!(600);
+        }
+        assert_eq!(c.post(&s.url("/v1/events"), &app, &e).await.0, 201, "{kind}");
+    }
+    let (status, mine) = c.get(&s.url("/v1/territory"), &partner).await;
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(
+        (mine["scope"].as_str(), mine["id"].as_str(), mine["users"].as_u64()),
+        (Some("partner"), Some("P-terr"), Some(1))
+    );
+    let offers = mine["offers"].as_array().unwrap();
+    assert_eq!(offers.len(), 1);
+    assert_eq!(
+        (offers[0]["offer_id"].as_str(), offers[0]["bookings"].as_u64(), offers[0]["consultations"].as_u64()),
+        (Some("O-terr"), Some(1), Some(1))
+    );
+    assert_eq!(mine["activity"]["by_category"][0]["key"], "CINEMA");
+    assert_eq!(c.get(&s.url("/v1/territory?partner_id=P-terr"), &partner).await.0, 200);
+    let (status, err) = c.get(&s.url("/v1/territory?partner_id=P-other"), &partner).await;
+    assert_eq!(status, 403, "{err}");
+    assert_eq!(c.get(&s.url(&format!("/v1/territory?department={department}")), &partner).await.0, 403);
+    assert_eq!(c.get(&s.url("/v1/territory"), &app).await.0, 403);
+    let (status, err) = c.get(&s.url("/v1/territory?partner_id=P-nobody"), &admin).await;
+    assert_eq!((status, err["error"]["field"].as_str()), (404, Some("partner_id")), "{err}");
+    let (status, err) = c.get(&s.url("/v1/territory?department=00"), &admin).await;
+    assert_eq!((status, err["error"]["field"].as_str()), (404, Some("department")), "{err}");
+    assert_eq!(c.get(&s.url("/v1/territory?department=75&partner_id=P-terr"), &admin).await.0, 400);
 }

@@ -7,6 +7,7 @@
 
 pub mod gateway;
 pub mod metrics;
+pub mod territory;
 
 pub use gateway::{Exposure, GatewayConfig, GatewayModel, GatewayScore, JourneyEvent};
 pub use metrics::{CatalogueMetrics, ListMetrics, UserMetrics, calibration_kl, gini, intra_list_diversity};

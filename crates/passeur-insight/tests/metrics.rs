@@ -93,3 +93,41 @@ proptest! {
         prop_assert!(m.followed_through <= m.newly_entered);
     }
 }
+
+#[test]
+fn territory_breakdowns_and_score_distribution_on_hand_made_counts() {
+    use passeur_insight::territory::{Activity, ActivityBreakdown, ActivityKind, ScoreDistribution, age_in_month};
+    let row = |kind, category: &str, month: &str, age, count| Activity {
+        kind,
+        category: category.into(),
+        month: month.into(),
+        age,
+        count,
+    };
+    let rows = [
+        row(ActivityKind::Booking, "LIVRE", "2024-02", Some(17), 3),
+        row(ActivityKind::Consultation, "LIVRE", "2024-01", Some(17), 10),
+        row(ActivityKind::Booking, "CINEMA", "2024-01", Some(18), 5),
+        row(ActivityKind::Cancellation, "CINEMA", "2024-01", Some(18), 1),
+        row(ActivityKind::Consultation, "MUSIQUE_LIVE", "2024-02", None, 4),
+    ];
+    let b = ActivityBreakdown::of(&rows);
+    assert_eq!((b.total.consultations, b.total.bookings, b.total.cancellations), (14, 8, 1));
+    let cats: Vec<&str> = b.by_category.iter().map(|k| k.key.as_str()).collect();
+    assert_eq!(cats, ["CINEMA", "LIVRE", "MUSIQUE_LIVE"], "most booked first");
+    assert_eq!(b.by_category[1].counts.consultations, 10);
+    let ages: Vec<(i32, u64)> = b.by_age.iter().map(|k| (k.key, k.counts.bookings)).collect();
+    assert_eq!(ages, [(17, 3), (18, 5)], "unknown ages left out");
+    let months: Vec<(&str, u64)> = b.by_month.iter().map(|k| (k.key.as_str(), k.counts.consultations)).collect();
+    assert_eq!(months, [("2024-01", 10), ("2024-02", 4)]);
+    let d = ScoreDistribution::of(&[0, 3, 4, 12, 35]);
+    assert_eq!((d.users, d.median), (5, 4));
+    assert!((d.mean - 54.0 / 5.0).abs() < 1e-12);
+    let bins: Vec<u64> = d.histogram.iter().map(|b| b.users).collect();
+    assert_eq!(bins, [1, 2, 0, 1, 0, 1]);
+    assert_eq!(ScoreDistribution::of(&[]).median, 0);
+    assert_eq!(age_in_month("2006-03-15", "2024-03"), Some(17), "the birthday is later in March");
+    assert_eq!(age_in_month("2006-03-01", "2024-03"), Some(18));
+    assert_eq!(age_in_month("2006-12-31", "2025-01"), Some(18));
+    assert_eq!(age_in_month("bad", "2024-01"), None);
+}

@@ -46,6 +46,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/users/{user_id}/diversification", get(diversification))
         .route("/v1/users/{user_id}/journey", get(journey))
         .route("/v1/users/{user_id}/discover", get(discover))
+        .route("/v1/territory", get(territory))
         .route("/v1/events", post(post_event))
         .route("/v1/events/batch", post(post_batch))
         .route("/v1/events/{event_id}", get(get_event))
@@ -650,6 +651,47 @@ async fn discover(
     let (list, impressions) = blocking(move || worker.discover(&user_id, &reco)).await?;
     state.log_lists(1, impressions, Vec::new());
     Ok(Json(serde_json::to_value(list).map_err(ApiError::internal)?))
+}
+
+async fn territory(
+    State(state): State<Shared>,
+    caller: Caller,
+    query: Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    use passeur_store::TerritoryScope;
+    caller.require(&[Scope::Partner])?;
+    let params = Params::new(query, &["department", "partner_id"])?;
+    let scope = match (params.get("department"), params.get("partner_id"), caller.scope) {
+        (Some(_), Some(_), _) => {
+            return Err(ApiError::bad_param("department", "give department or partner_id, not both"));
+        }
+        (Some(_), None, Scope::Partner) => {
+            return Err(ApiError::forbidden("a partner key sees its own venues: use partner_id (or nothing)"));
+        }
+        (Some(d), None, _) => TerritoryScope::Department(d.to_owned()),
+        (None, Some(p), Scope::Partner) if caller.partner_id.as_deref() != Some(p) => {
+            return Err(ApiError::forbidden(format!(
+                "key {} sees partner {:?} only",
+                caller.key_id, caller.partner_id
+            )));
+        }
+        (None, Some(p), _) => TerritoryScope::Partner(p.to_owned()),
+        (None, None, Scope::Partner) => TerritoryScope::Partner(caller.partner_id.clone().unwrap_or_default()),
+        (None, None, _) => return Err(ApiError::bad_param("department", "give department or partner_id")),
+    };
+    let rules = state.config.diversification_rules().map_err(ApiError::internal)?;
+    let dir = state.data_dir.clone();
+    let view = blocking(move || {
+        let store = passeur_store::SqliteStore::open(&dir).map_err(ApiError::from)?;
+        crate::territory::territory_view(&store, &scope, &rules).map_err(|e| match e {
+            crate::territory::TerritoryError::Unknown(field, id) => {
+                ApiError::not_found(if field == "department" { "department" } else { "partner" }, field, &id)
+            }
+            crate::territory::TerritoryError::Failed(e) => ApiError::internal(e),
+        })
+    })
+    .await?;
+    Ok(Json(serde_json::to_value(view).map_err(ApiError::internal)?))
 }
 
 // ---------------------------------------------------------------- admin

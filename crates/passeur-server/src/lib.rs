@@ -23,6 +23,7 @@ pub mod load;
 pub mod metrics;
 pub mod openapi;
 pub mod state;
+pub mod territory;
 pub mod writer;
 
 pub use config::{ClockKind, ServerConfig};

@@ -220,6 +220,18 @@ pub const ROUTES: &[Route] = &[
         response: (200, "List"),
     },
     Route {
+        method: "get",
+        path: "/v1/territory",
+        scopes: &["partner", "admin"],
+        summary: "The territory's view: consultations, bookings and cancellations by category, age and month, the diversification score distribution; for a partner, each offer's impressions, consultations and bookings. A partner key sees its own venues.",
+        params: &[
+            ("department", In::Query, "string", false, "A department code (admin)."),
+            ("partner_id", In::Query, "string", false, "A partner (a partner key: its own, the default)."),
+        ],
+        body: None,
+        response: (200, "Territory"),
+    },
+    Route {
         method: "post",
         path: "/v1/events",
         scopes: &["app", "admin"],
@@ -388,6 +400,14 @@ pub fn schemas() -> Value {
                 "followed_through": { "type": "integer" }, "follow_through": nullable("number") })),
             "categories": { "type": "array", "items": object(&["category", "count"], json!({ "category": string(), "count": { "type": "integer" } })) },
             "untried": { "type": "array", "items": string() } })),
+        "Territory": object(&["scope", "id", "users", "activity", "scores"], json!({
+            "scope": { "enum": ["department", "partner"] }, "id": string(), "users": { "type": "integer" },
+            "activity": object(&["total", "by_category", "by_age", "by_month"], json!({
+                "total": { "type": "object" }, "by_category": { "type": "array" }, "by_age": { "type": "array" },
+                "by_month": { "type": "array" } })),
+            "scores": object(&["users", "mean", "median", "histogram"], json!({ "users": { "type": "integer" },
+                "mean": { "type": "number" }, "median": { "type": "integer" }, "histogram": { "type": "array" } })),
+            "offers": { "type": "array" } })),
         "KeyRequest": object(&["scope"], json!({ "scope": { "enum": ["app", "partner", "admin"] },
             "partner_id": string(), "label": string() })),
         "Key": object(&["id", "key", "scope"], json!({ "id": string(), "key": string(), "scope": string(), "partner_id": nullable("string") })),

@@ -19,7 +19,8 @@ mod stats;
 
 pub use error::{Result, StoreError};
 pub use sqlite::{
-    ApiKeyRecord, SCHEMA_VERSION, ServedListRecord, SqliteStore, StoreConfig, Synchronous, Write, Written,
+    ActivityRow, ApiKeyRecord, OfferActivity, SCHEMA_VERSION, ServedListRecord, SqliteStore, StoreConfig, Synchronous,
+    TerritoryScope, Write, Written,
 };
 pub use stats::{Counts, Stats};
 

@@ -276,6 +276,81 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Activity counts for a territory: consultations, bookings and cancellations grouped by kind, offer
+    /// subcategory, month (`YYYY-MM`, UTC) and the user's birth date; over the users of a department, or
+    /// over the offers at a partner's venues.
+    pub fn activity(&self, scope: &TerritoryScope) -> Result<Vec<ActivityRow>> {
+        let (join, filter, value) = match scope {
+            TerritoryScope::Department(d) => ("", "u.department = ?1", d.as_str()),
+            TerritoryScope::Partner(p) => ("JOIN venues v ON v.id = o.venue_id", "v.partner_id = ?1", p.as_str()),
+        };
+        let sql = format!(
+            "SELECT i.kind, o.subcategory, strftime('%Y-%m', i.at, 'unixepoch'), u.birth_date, COUNT(*)
+             FROM interactions i JOIN users u ON u.id = i.user_id JOIN offers o ON o.id = i.offer_id {join}
+             WHERE {filter} AND i.kind IN ('consultation', 'booking', 'cancellation')
+             GROUP BY 1, 2, 3, 4"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([value], |r| {
+            Ok(ActivityRow {
+                kind: r.get(0)?,
+                subcategory: r.get(1)?,
+                month: r.get(2)?,
+                birth_date: r.get(3)?,
+                count: r.get::<_, i64>(4)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The young people a territory view is about: a department's residents, or the users who booked at a
+    /// partner's venues.
+    pub fn territory_users(&self, scope: &TerritoryScope) -> Result<Vec<String>> {
+        let (sql, value) = match scope {
+            TerritoryScope::Department(d) => ("SELECT id FROM users WHERE department = ?1 ORDER BY id", d.as_str()),
+            TerritoryScope::Partner(p) => (
+                "SELECT DISTINCT i.user_id FROM interactions i JOIN offers o ON o.id = i.offer_id
+                 JOIN venues v ON v.id = o.venue_id WHERE v.partner_id = ?1 AND i.kind = 'booking' ORDER BY 1",
+                p.as_str(),
+            ),
+        };
+        let mut stmt = self.conn.prepare(sql)?;
+        let rows = stmt.query_map([value], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Whether a department has residents or a partner has venues.
+    pub fn territory_exists(&self, scope: &TerritoryScope) -> Result<bool> {
+        let (sql, value) = match scope {
+            TerritoryScope::Department(d) => ("SELECT 1 FROM users WHERE department = ?1 LIMIT 1", d.as_str()),
+            TerritoryScope::Partner(p) => ("SELECT 1 FROM venues WHERE partner_id = ?1 LIMIT 1", p.as_str()),
+        };
+        Ok(self.conn.prepare(sql)?.exists([value])?)
+    }
+
+    /// Per offer at a partner's venues: impressions, consultations, bookings (cancellations not deducted).
+    pub fn partner_offer_activity(&self, partner_id: &str) -> Result<Vec<OfferActivity>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT o.id, o.title, o.subcategory, v.id,
+                    COALESCE(SUM(i.kind = 'impression'), 0), COALESCE(SUM(i.kind = 'consultation'), 0),
+                    COALESCE(SUM(i.kind = 'booking'), 0)
+             FROM offers o JOIN venues v ON v.id = o.venue_id LEFT JOIN interactions i ON i.offer_id = o.id
+             WHERE v.partner_id = ?1 GROUP BY o.id ORDER BY 7 DESC, 5 DESC, o.id",
+        )?;
+        let rows = stmt.query_map([partner_id], |r| {
+            Ok(OfferActivity {
+                offer_id: r.get(0)?,
+                title: r.get(1)?,
+                subcategory: r.get(2)?,
+                venue_id: r.get(3)?,
+                impressions: r.get::<_, i64>(4)? as u64,
+                consultations: r.get::<_, i64>(5)? as u64,
+                bookings: r.get::<_, i64>(6)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// Marks a key revoked; false when no key has this id.
     pub fn revoke_api_key(&mut self, id: &str) -> Result<bool> {
         Ok(self.conn.prepare_cached("UPDATE api_keys SET revoked = 1 WHERE id = ?1")?.execute([id])? > 0)
@@ -317,6 +392,49 @@ pub enum Write {
     Impressions(Vec<Interaction>),
     /// Served lists' records (with the impressions of the same lists).
     Lists(Vec<ServedListRecord>),
+}
+
+/// Whose activity a territory view counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TerritoryScope {
+    /// The young people living in a department (its code).
+    Department(String),
+    /// The offers at a partner's venues.
+    Partner(String),
+}
+
+/// A group of activity counts (see [`SqliteStore::activity`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityRow {
+    /// `consultation`, `booking` or `cancellation`.
+    pub kind: String,
+    /// The offer's subcategory code.
+    pub subcategory: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    /// The user's birth date, `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// Events in the group.
+    pub count: u64,
+}
+
+/// One offer's activity (see [`SqliteStore::partner_offer_activity`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferActivity {
+    /// The offer.
+    pub offer_id: String,
+    /// Its title.
+    pub title: String,
+    /// Its subcategory code.
+    pub subcategory: String,
+    /// Its venue.
+    pub venue_id: String,
+    /// Times shown in served lists.
+    pub impressions: u64,
+    /// Consultations.
+    pub consultations: u64,
+    /// Bookings.
+    pub bookings: u64,
 }
 
 /// One served list as the store keeps it: who, when, which policy and seed drew it, and `body`, the
