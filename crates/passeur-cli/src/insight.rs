@@ -41,7 +41,7 @@ pub fn territory(data_dir: &Path, args: &TerritoryArgs) -> Result<ExitCode> {
     let view = match territory_view(&store, &scope, &rules) {
         Ok(v) => v,
         Err(TerritoryError::Unknown(field, id)) => bail!("{field} {id:?}: no such {field} in {}", data_dir.display()),
-        Err(TerritoryError::Failed(e)) => return Err(e.into()),
+        Err(TerritoryError::Failed(e)) => return Err((*e).into()),
     };
     let json = serde_json::to_string_pretty(&view)?;
     if let Some(path) = &args.out {

@@ -687,7 +687,7 @@ async fn territory(
             crate::territory::TerritoryError::Unknown(field, id) => {
                 ApiError::not_found(if field == "department" { "department" } else { "partner" }, field, &id)
             }
-            crate::territory::TerritoryError::Failed(e) => ApiError::internal(e),
+            crate::territory::TerritoryError::Failed(e) => ApiError::internal(*e),
         })
     })
     .await?;

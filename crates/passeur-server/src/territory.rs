@@ -54,12 +54,12 @@ pub enum TerritoryError {
     /// No resident in the department, no venue for the partner.
     Unknown(&'static str, String),
     /// The store or a record.
-    Failed(ServerError),
+    Failed(Box<ServerError>),
 }
 
 impl From<passeur_store::StoreError> for TerritoryError {
     fn from(e: passeur_store::StoreError) -> Self {
-        TerritoryError::Failed(e.into())
+        TerritoryError::Failed(Box::new(e.into()))
     }
 }
 
@@ -95,7 +95,7 @@ pub fn territory_view(
         })
         .collect();
     let users = store.territory_users(scope)?;
-    let scores = scores_of(store, &users, rules).map_err(TerritoryError::Failed)?;
+    let scores = scores_of(store, &users, rules).map_err(|e| TerritoryError::Failed(Box::new(e)))?;
     let offers = match scope {
         TerritoryScope::Partner(p) => Some(
             store
