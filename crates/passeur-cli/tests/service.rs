@@ -1000,3 +1000,63 @@ async fn the_territory_view_counts_a_department_and_a_partner_sees_only_its_own_
     assert_eq!((status, err["error"]["field"].as_str()), (404, Some("department")), "{err}");
     assert_eq!(c.get(&s.url("/v1/territory?department=75&partner_id=P-terr"), &admin).await.0, 400);
 }
+
+/// The inspector in real headless Chromium (Debian's `chromium`, driven by playwright-core from
+/// `tools/browser`; `scripts/test.sh` installs both). Screenshots go to `$PASSEUR_SCREENSHOTS` when set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inspector_pages_load_in_headless_chromium_and_agree_with_the_api() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let script = root.join("tools/browser/inspect.mjs");
+    assert!(
+        root.join("tools/browser/node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists(),
+        "the browser test needs chromium and tools/browser's node modules: run `bash scripts/setup-browser.sh`"
+    );
+    let tmp = data_dir();
+    let admin = admin_key(tmp.path());
+    let s = Server::start_with(tmp.path(), &[("PASSEUR_MAP_POINTS", "300")]);
+    let c = Client::new();
+    let (users, _) = some_ids(tmp.path(), 200, 0);
+    let mut chosen = None;
+    for u in &users {
+        let (_, div) = c.get(&s.url(&format!("/v1/users/{u}/diversification")), &admin).await;
+        if div["score"].as_u64().unwrap_or(0) > 0 && div["bookings"].as_array().is_some_and(|b| b.len() >= 3) {
+            chosen = Some((u.clone(), div["score"].as_u64().unwrap()));
+            break;
+        }
+    }
+    let (user, score) = chosen.expect("a user with bookings");
+    let (_, record) = c.get(&s.url(&format!("/v1/users/{user}")), &admin).await;
+    let department = record["department"].as_str().unwrap().to_owned();
+    let shots = std::env::var_os("PASSEUR_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().join("screenshots"));
+    let base = s.base.clone();
+    let shots_dir = shots.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .args([&base, &admin, &user, &department])
+            .arg(&shots)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "node failed: {}\n{stdout}", String::from_utf8_lossy(&run.stderr));
+    let out: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(out["errors"], json!([]), "console errors: {out}");
+    for page in ["index", "user", "offer", "territory", "map"] {
+        assert!(out["pages"][page].is_object(), "{page} did not load: {out}");
+        let png = std::fs::metadata(shots_dir.join(format!("{page}.png"))).map(|m| m.len()).unwrap_or(0);
+        assert!(png > 5_000, "{page}: screenshot of {png} bytes");
+    }
+    assert_eq!(out["pages"]["user"]["score"].as_str().unwrap(), score.to_string(), "the page shows the API's score");
+    assert!(out["pages"]["user"]["recommendations"].as_u64().unwrap() > 0);
+    let clicked = out["clicked"].as_str().unwrap();
+    let offer = out["offer"]["id"].as_str().unwrap();
+    assert!(clicked.starts_with(&format!("/inspector/offers/{offer}")), "clicked {clicked}, landed on {offer}");
+    assert!(out["offer"]["url"].as_str().unwrap().contains(offer));
+    assert!(out["pages"]["territory"]["charts"].as_u64().unwrap() >= 4);
+    assert_eq!(out["pages"]["map"]["points"].as_u64().unwrap(), 300);
+}

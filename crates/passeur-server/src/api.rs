@@ -47,6 +47,14 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/users/{user_id}/journey", get(journey))
         .route("/v1/users/{user_id}/discover", get(discover))
         .route("/v1/territory", get(territory))
+        .route("/v1/map", get(map))
+        .route("/v1/offers/{offer_id}/bookers", get(bookers))
+        .route("/inspector", get(inspector_index))
+        .route("/inspector/users/{user_id}", get(inspector_user))
+        .route("/inspector/offers/{offer_id}", get(inspector_offer))
+        .route("/inspector/territory", get(inspector_territory))
+        .route("/inspector/map", get(inspector_map))
+        .route("/inspector/assets/{file}", get(inspector_asset))
         .route("/v1/events", post(post_event))
         .route("/v1/events/batch", post(post_batch))
         .route("/v1/events/{event_id}", get(get_event))
@@ -692,6 +700,77 @@ async fn territory(
     })
     .await?;
     Ok(Json(serde_json::to_value(view).map_err(ApiError::internal)?))
+}
+
+async fn map(State(state): State<Shared>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(&[Scope::App, Scope::Partner])?;
+    let engine = engine(&state)?;
+    let view = blocking(move || Ok(engine.map())).await?;
+    Ok(Json(serde_json::to_value(view).map_err(ApiError::internal)?))
+}
+
+async fn bookers(State(state): State<Shared>, caller: Caller, Path(offer_id): Path<String>) -> ApiResult<Json<Value>> {
+    caller.require(&[Scope::App, Scope::Partner])?;
+    let engine = engine(&state)?;
+    if engine.read().table.position(&offer_id).is_none() {
+        return Err(ApiError::not_found("offer", "offer_id", &offer_id));
+    }
+    let rows = state.read_store(|s| s.offer_bookers(&offer_id))?;
+    let mut by_age: std::collections::BTreeMap<i32, u64> = Default::default();
+    let mut by_department: std::collections::BTreeMap<String, u64> = Default::default();
+    for (birth, department, at) in &rows {
+        let month = passeur_domain::Timestamp(*at).to_string();
+        if let Some(age) = passeur_insight::territory::age_in_month(birth, month.get(0..7).unwrap_or_default()) {
+            *by_age.entry(age).or_default() += 1;
+        }
+        *by_department.entry(department.clone()).or_default() += 1;
+    }
+    let mut departments: Vec<(String, u64)> = by_department.into_iter().collect();
+    departments.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(Json(json!({
+        "offer_id": offer_id,
+        "bookings": rows.len(),
+        "by_age": by_age.into_iter().map(|(age, n)| json!({ "age": age, "bookings": n })).collect::<Vec<_>>(),
+        "by_department": departments.into_iter().map(|(d, n)| json!({ "department": d, "bookings": n })).collect::<Vec<_>>(),
+    })))
+}
+
+// ---------------------------------------------------------------- the inspector (static pages over the API)
+
+const INSPECTOR_PAGE: &str = include_str!("../inspector/page.html");
+
+fn inspector_page(page: &str) -> Response {
+    let html = INSPECTOR_PAGE.replace("{{PAGE}}", page);
+    ([(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}
+
+async fn inspector_index() -> Response {
+    inspector_page("index")
+}
+
+async fn inspector_user(Path(_user_id): Path<String>) -> Response {
+    inspector_page("user")
+}
+
+async fn inspector_offer(Path(_offer_id): Path<String>) -> Response {
+    inspector_page("offer")
+}
+
+async fn inspector_territory() -> Response {
+    inspector_page("territory")
+}
+
+async fn inspector_map() -> Response {
+    inspector_page("map")
+}
+
+async fn inspector_asset(Path(file): Path<String>) -> ApiResult<Response> {
+    let (body, kind) = match file.as_str() {
+        "inspector.js" => (include_str!("../inspector/inspector.js"), "text/javascript; charset=utf-8"),
+        "inspector.css" => (include_str!("../inspector/inspector.css"), "text/css; charset=utf-8"),
+        other => return Err(ApiError::not_found("asset", "file", other)),
+    };
+    Ok(([(axum::http::header::CONTENT_TYPE, kind)], body).into_response())
 }
 
 // ---------------------------------------------------------------- admin

@@ -55,6 +55,8 @@ pub struct ServerConfig {
     pub index_nprobe: usize,
     /// In-memory IVF: filtered queries whose selective filter leaves at most this many offers are exact.
     pub index_exact_below: usize,
+    /// Offers on the inspector's t-SNE map of the item space (a seeded sample, computed once).
+    pub map_points: usize,
     /// The ranking stage: λ, list shape, mixing, candidate sources.
     pub ranking: RankConfig,
     /// Exploration of recommendation lists, with logged propensities.
@@ -122,6 +124,7 @@ impl Default for ServerConfig {
             worker_threads: 0,
             index_nprobe: 24,
             index_exact_below: 30_000,
+            map_points: 1000,
             ranking: RankConfig::default(),
             exploration: ExplorationConfig::default(),
         }
@@ -203,6 +206,9 @@ impl ServerConfig {
         }
         if !(1..=100_000).contains(&self.group_commit_max) {
             return bad("group_commit_max", format!("{} is not between 1 and 100000", self.group_commit_max));
+        }
+        if !(10..=5_000).contains(&self.map_points) {
+            return bad("map_points", format!("{} is not between 10 and 5000", self.map_points));
         }
         if self.index_nprobe == 0 {
             return bad("index_nprobe", "must be at least 1".into());

@@ -149,6 +149,9 @@ pub struct Engine {
     pub explore_candidates: usize,
     /// Seed of the draws.
     pub explore_seed: u64,
+    /// Offers on the item-space map.
+    pub map_points: usize,
+    map: std::sync::OnceLock<MapView>,
     live: RwLock<Live>,
     calls: AtomicU64,
     boot: String,
@@ -248,6 +251,30 @@ pub struct GatewayExplanation {
     pub followed: u64,
     /// The sentence.
     pub text: String,
+}
+
+/// The item space in two dimensions (t-SNE of a seeded sample of item vectors).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MapView {
+    /// Category codes present, sorted.
+    pub categories: Vec<String>,
+    /// The offers placed.
+    pub points: Vec<MapPoint>,
+}
+
+/// One offer on the map.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MapPoint {
+    /// The offer.
+    pub offer_id: String,
+    /// Its title.
+    pub title: String,
+    /// Its category code.
+    pub category: String,
+    /// Coordinates.
+    pub x: f64,
+    /// Coordinates.
+    pub y: f64,
 }
 
 /// A user's journey: diversity metrics, categories, and entries proposed into new ones.
@@ -469,6 +496,8 @@ impl Engine {
             exploration: config.exploration.policy(),
             explore_candidates: config.exploration.candidates,
             explore_seed: config.exploration.seed,
+            map_points: config.map_points,
+            map: std::sync::OnceLock::new(),
             live: RwLock::new(live),
             calls: AtomicU64::new(0),
             boot,
@@ -940,6 +969,42 @@ impl Engine {
         }
     }
 
+    /// The item-space map, computed on first use (t-SNE of `map_points` offers drawn with a fixed seed).
+    pub fn map(&self) -> MapView {
+        self.map
+            .get_or_init(|| {
+                use rand::SeedableRng;
+                let live = self.read();
+                let n = live.table.len();
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+                let mut chosen = rand::seq::index::sample(&mut rng, n, self.map_points.min(n)).into_vec();
+                chosen.sort_unstable();
+                let points: Vec<f32> = chosen
+                    .iter()
+                    .flat_map(|&o| live.item_vectors[o * self.dim..(o + 1) * self.dim].iter().copied())
+                    .collect();
+                let config = passeur_retrieval::tsne::TsneConfig { iterations: 400, ..Default::default() };
+                let layout = passeur_retrieval::tsne::tsne(&points, self.dim, config);
+                let mut categories: Vec<String> =
+                    chosen.iter().map(|&o| live.table.columns[o].category.clone()).collect();
+                categories.sort_unstable();
+                categories.dedup();
+                let points = chosen
+                    .iter()
+                    .zip(layout)
+                    .map(|(&o, [x, y])| MapPoint {
+                        offer_id: live.table.ids[o].clone(),
+                        title: live.offers[o].title.clone(),
+                        category: live.table.columns[o].category.clone(),
+                        x,
+                        y,
+                    })
+                    .collect();
+                MapView { categories, points }
+            })
+            .clone()
+    }
+
     /// A user's journey: the diversity metrics of their bookings, bookings per category, untried categories.
     pub fn journey(&self, user_id: &str) -> Result<JourneyView, ApiError> {
         let live = self.read();
@@ -986,11 +1051,21 @@ impl Engine {
                 item.score = g.score;
                 let category = CategoryId::all().nth(usize::from(live.table.facts[o as usize].category));
                 let label = category.map_or("this category", |c| c.label());
+                let seen = if g.exposures == 0 {
+                    format!(
+                        "no newcomer to {label} has seen this offer yet; offers like it convert {:.0} % of the newcomers who see them",
+                        g.subcategory_entry_rate * 100.0
+                    )
+                } else {
+                    format!(
+                        "{:.0} % of young people new to it who saw this offer booked it ({} of {}, shrunk toward offers like it)",
+                        g.entry_rate * 100.0,
+                        g.entries,
+                        g.exposures
+                    )
+                };
                 let text = format!(
-                    "An entry into {label}, which you have not tried: {:.0} % of young people new to it who saw this offer booked it ({} of {}), and {:.0} % of them booked {label} again; people with your bookings enter {label} {:.1}× as often as others.",
-                    g.entry_rate * 100.0,
-                    g.entries,
-                    g.exposures,
+                    "An entry into {label}, which you have not tried: {seen}; {:.0} % of such entries are followed by another booking in {label}; people with your bookings enter {label} {:.1}× as often as others.",
                     g.follow_through * 100.0,
                     g.lift
                 );

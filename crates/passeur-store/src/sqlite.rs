@@ -319,6 +319,16 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// The bookings of an offer: each booker's birth date and department, and the booking's instant.
+    pub fn offer_bookers(&self, offer_id: &str) -> Result<Vec<(String, String, i64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT u.birth_date, u.department, i.at FROM interactions i JOIN users u ON u.id = i.user_id
+             WHERE i.offer_id = ?1 AND i.kind = 'booking' ORDER BY i.at",
+        )?;
+        let rows = stmt.query_map([offer_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// Whether a department has residents or a partner has venues.
     pub fn territory_exists(&self, scope: &TerritoryScope) -> Result<bool> {
         let (sql, value) = match scope {
