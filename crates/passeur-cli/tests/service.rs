@@ -884,6 +884,18 @@ async fn the_journey_agrees_with_the_score_and_discover_proposes_explained_entri
         assert_eq!(counted as usize, booked.len());
         let untried: Vec<&str> = journey["untried"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert!(categories.iter().all(|c| !untried.contains(c)));
+        // Served lists carry their diversity.
+        let (_, recos) = c.get(&s.url(&format!("/v1/users/{user}/recommendations?limit=10")), &admin).await;
+        let d = &recos["diversity"];
+        let items = recos["items"].as_array().unwrap();
+        let mut cats: Vec<&str> = items.iter().map(|i| i["category"].as_str().unwrap()).collect();
+        cats.sort_unstable();
+        cats.dedup();
+        assert_eq!(d["len"].as_u64().unwrap() as usize, items.len());
+        assert_eq!(d["distinct_categories"].as_u64().unwrap() as usize, cats.len(), "{d}");
+        let ild = d["intra_list_diversity"].as_f64().unwrap();
+        assert!((0.0..=2.0).contains(&ild), "{d}");
+        assert_eq!(d["calibration_kl"].is_null(), m["bookings"].as_u64().unwrap() == 0, "{d}");
         let (status, discover) = c.get(&s.url(&format!("/v1/users/{user}/discover?limit=4")), &admin).await;
         assert_eq!(status, 200, "{discover}");
         let items = discover["items"].as_array().unwrap();

@@ -323,6 +323,10 @@ pub struct ServedList {
     pub seed: Option<u64>,
     /// The offers.
     pub items: Vec<ListItem>,
+    /// The list's diversity: intra-list diversity of the item vectors, distinct categories and
+    /// subcategories, calibration against the user's bookings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diversity: Option<passeur_insight::ListMetrics>,
     /// What the store keeps of the list for off-policy evaluation (not sent).
     #[serde(skip)]
     pub record: Option<passeur_store::ServedListRecord>,
@@ -908,8 +912,11 @@ impl Engine {
             candidates: retrieved,
             seed: (!e.is_deterministic()).then_some(seed),
             items,
+            diversity: None,
             record: Some(record),
         };
+        let mut list = list;
+        list.diversity = self.list_diversity(&live, Some(user), &list.items);
         let mut impressions = self.impressions(&list, user_id, now);
         for ((impression, p), prefix) in impressions.iter_mut().zip(&drawn.conditional).zip(&drawn.prefix) {
             if let InteractionKind::Impression { propensity, prefix_propensity, .. } = &mut impression.kind {
@@ -1093,10 +1100,37 @@ impl Engine {
             candidates: retrieved,
             seed: None,
             items,
+            diversity: None,
             record: None,
         };
+        let mut list = list;
+        list.diversity = self.list_diversity(&live, Some(user), &list.items);
         let impressions = self.impressions(&list, user_id, now);
         Ok((list, impressions))
+    }
+
+    /// The diversity of a list's offers, for the user (their bookings give the calibration's reference).
+    fn list_diversity(
+        &self,
+        live: &Live,
+        user: Option<&LiveUser>,
+        items: &[ListItem],
+    ) -> Option<passeur_insight::ListMetrics> {
+        let offers: Vec<usize> =
+            items.iter().filter_map(|i| live.table.position(&i.offer_id)).map(|o| o as usize).collect();
+        let vectors: Vec<&[f32]> =
+            offers.iter().map(|&o| &live.item_vectors[o * self.dim..(o + 1) * self.dim]).collect();
+        let categories: Vec<usize> = offers.iter().map(|&o| usize::from(live.table.facts[o].category)).collect();
+        let subcategories: Vec<usize> = offers.iter().map(|&o| usize::from(live.table.facts[o].subcategory)).collect();
+        let mut user_counts = vec![0.0; CategoryId::all().count()];
+        if let Some(u) = user {
+            for b in u.snapshot.profile.history() {
+                if let Some(c) = user_counts.get_mut(usize::from(b.traits.category)) {
+                    *c += 1.0;
+                }
+            }
+        }
+        passeur_insight::ListMetrics::of(&vectors, &categories, &subcategories, &user_counts).ok()
     }
 
     fn explain(&self, r: &Ranked) -> Explanation {
@@ -1182,9 +1216,12 @@ impl Engine {
             model_version: self.retrieval_version.clone(),
             candidates: hits.len(),
             items,
+            diversity: None,
             seed: None,
             record: None,
         };
+        let mut list = list;
+        list.diversity = self.list_diversity(&live, user, &list.items);
         let impressions = user_id.map(|u| self.impressions(&list, u, now)).unwrap_or_default();
         Ok((list, impressions))
     }
@@ -1265,9 +1302,12 @@ impl Engine {
                 model_version: self.retrieval_version.clone(),
                 candidates: p.hits.len(),
                 items,
+                diversity: None,
                 seed: None,
                 record: None,
             };
+            let mut list = list;
+            list.diversity = self.list_diversity(&live, Some(user), &list.items);
             impressions.extend(self.impressions(&list, user_id, now));
             lists.push(list);
         }

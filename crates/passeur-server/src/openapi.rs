@@ -342,7 +342,12 @@ pub fn schemas() -> Value {
         json!({
             "call_id": string(), "user_id": nullable("string"), "at": string(), "list": string(), "title": string(),
             "policy": string(), "model_version": string(), "candidates": { "type": "integer" },
-            "items": { "type": "array", "items": { "$ref": "#/components/schemas/ListItem" } }
+            "items": { "type": "array", "items": { "$ref": "#/components/schemas/ListItem" } },
+            "seed": { "type": "integer", "description": "Exploring lists: the seed of the draw." },
+            "diversity": { "type": "object", "description": "The list's diversity.", "properties": {
+                "len": { "type": "integer" }, "intra_list_diversity": { "type": "number" },
+                "distinct_subcategories": { "type": "integer" }, "distinct_categories": { "type": "integer" },
+                "calibration_kl": nullable("number") } }
         }),
     );
     let venue = object(
