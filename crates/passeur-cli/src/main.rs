@@ -26,6 +26,7 @@ mod insight;
 mod ope;
 mod progress;
 mod ranking;
+mod report;
 mod retrieval;
 mod serve;
 
@@ -86,6 +87,8 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Off-policy evaluation of a list policy on the served lists in the store (clicks as rewards).
     Ope(ope::OpeArgs),
+    /// One static HTML report: retrieval metrics, the ranking trade-off, diversity metrics, off-policy evaluation.
+    Report(report::ReportArgs),
     /// The territory's view: what a department's young people (or a partner's users) consult and book.
     Territory(insight::TerritoryArgs),
     /// The simulator with ground truth: estimator errors, online learning.
@@ -132,6 +135,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(command) => bench::run(&cli.data_dir, command),
         Command::Ope(args) => ope::run(&cli.data_dir, &args),
         Command::Territory(args) => insight::territory(&cli.data_dir, &args),
+        Command::Report(args) => report::run(&cli.data_dir, &args),
         Command::Simulate(command) => ope::simulate(command),
     }
 }

@@ -77,16 +77,25 @@ struct BodyJson {
     prefix: Vec<f64>,
 }
 
-/// Reads the served lists and their clicks, evaluates the target, prints the table.
-pub fn run(data_dir: &Path, args: &OpeArgs) -> Result<ExitCode> {
-    let started = Instant::now();
-    let store = SqliteStore::open(data_dir)?;
-    let mut lists = Vec::new();
+/// The served lists in the store from `since` on, with their clicks (a consultation of the listed offer
+/// within `window_s` seconds), each list's policy as logged (JSON), and the offers in candidate order.
+pub struct ServedLists {
+    /// The lists, as the estimators read them.
+    pub lists: Vec<LoggedList>,
+    /// Each list's logging policy (JSON), same order.
+    pub policies: Vec<String>,
+    /// Each list's user and candidate offer ids, same order.
+    pub offers: Vec<(String, Vec<String>)>,
+    /// The latest logging policy.
+    pub logger: Option<ListPolicy>,
+}
+
+/// Reads the served lists.
+pub fn read_served_lists(store: &SqliteStore, since: i64, window_s: i64) -> Result<ServedLists> {
+    let mut out = ServedLists { lists: Vec::new(), policies: Vec::new(), offers: Vec::new(), logger: None };
     let mut clicks: HashMap<String, Vec<(String, i64)>> = HashMap::new();
     let mut user_ids: HashMap<String, u64> = HashMap::new();
-    let mut logger: Option<ListPolicy> = None;
-    let mut policies: Vec<String> = Vec::new();
-    store.served_lists(args.since, &mut |record| {
+    store.served_lists(since, &mut |record| {
         let parse = |what: &str, e: serde_json::Error| passeur_store::StoreError::Corrupt {
             table: "served_lists",
             id: record.call_id.clone(),
@@ -109,17 +118,17 @@ pub fn run(data_dir: &Path, args: &OpeArgs) -> Result<ExitCode> {
             .iter()
             .map(|&c| {
                 let offer = body.candidates.get(c).map(|c| c.offer_id.as_str()).unwrap_or_default();
-                let hit =
-                    consulted.iter().any(|(o, at)| o == offer && *at >= record.at && *at <= record.at + args.window_s);
+                let hit = consulted.iter().any(|(o, at)| o == offer && *at >= record.at && *at <= record.at + window_s);
                 f64::from(u8::from(hit))
             })
             .collect();
         let n = user_ids.len() as u64;
         let cluster = *user_ids.entry(record.user_id.clone()).or_insert(n);
         let list_policy = ListPolicy { lambda: policy.lambda, exploration: policy.exploration };
-        logger = Some(list_policy.clone());
-        policies.push(record.policy.clone());
-        lists.push(LoggedList {
+        out.logger = Some(list_policy.clone());
+        out.policies.push(record.policy.clone());
+        out.offers.push((record.user_id.clone(), body.candidates.iter().map(|c| c.offer_id.clone()).collect()));
+        out.lists.push(LoggedList {
             cluster,
             candidates: body
                 .candidates
@@ -138,6 +147,14 @@ pub fn run(data_dir: &Path, args: &OpeArgs) -> Result<ExitCode> {
         });
         Ok(())
     })?;
+    Ok(out)
+}
+
+/// Reads the served lists and their clicks, evaluates the target, prints the table.
+pub fn run(data_dir: &Path, args: &OpeArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let store = SqliteStore::open(data_dir)?;
+    let ServedLists { mut lists, policies, logger, .. } = read_served_lists(&store, args.since, args.window_s)?;
     let Some(logger) = logger else {
         bail!(
             "no served list in {} since {}: serve recommendations first (passeur serve)",

@@ -64,6 +64,54 @@ fn demo_builds_its_world_once_then_starts_from_the_data_directory() {
     assert!(!second.contains("first run"), "{second}");
     assert!(!second.contains("training"), "the second run reuses the models: {second}");
     assert!(second.contains("400 users"), "{second}");
+
+    // The report over that data directory: every section, numbers and no NaN.
+    let report = data.join("report.html");
+    let printed = ok(passeur(
+        &data,
+        &[
+            "report",
+            "--out",
+            report.to_str().unwrap(),
+            "--ranking-users",
+            "100",
+            "--sim-rounds",
+            "600",
+            "--sim-seeds",
+            "2",
+        ],
+    ));
+    assert!(printed.contains("wrote"), "{printed}");
+    let html = std::fs::read_to_string(&report).unwrap();
+    for section in [
+        "Retrieval: finding the offers users go on to book",
+        "Ranking: p(click) + p(booking)",
+        "<h2>Diversity</h2>",
+        "Catalogue exposure",
+        "Off-policy estimators against the truth",
+        "two-tower",
+        "item-kNN",
+        "Δdiv objective, λ = 1",
+        "Gini (partners)",
+        "independent IPS",
+        "<svg",
+    ] {
+        assert!(html.contains(section), "{section} missing from the report");
+    }
+    assert!(!html.contains("NaN") && !html.contains(">inf<"), "a number is not a number");
+    assert!(html.contains("No served list is recorded yet"), "a fresh demo has served no list");
+
+    // The territory of the department with the most residents, as JSON.
+    let json = ok(passeur(&data, &["territory", "--department", "75", "--json"]));
+    let view: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(view["scope"], "department");
+    assert!(
+        view["users"].as_u64().unwrap() > 0 && view["activity"]["total"]["bookings"].as_u64().unwrap() > 0,
+        "{view}"
+    );
+    let missing = passeur(&data, &["territory", "--partner", "P-nobody"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("partner_id \"P-nobody\""));
 }
 
 #[test]
