@@ -1011,6 +1011,22 @@ async fn the_territory_view_counts_a_department_and_a_partner_sees_only_its_own_
     let (status, err) = c.get(&s.url("/v1/territory?department=00"), &admin).await;
     assert_eq!((status, err["error"]["field"].as_str()), (404, Some("department")), "{err}");
     assert_eq!(c.get(&s.url("/v1/territory?department=75&partner_id=P-terr"), &admin).await.0, 400);
+
+    // The catalogue's exposure: every offer counted, every logged impression in the window.
+    let counts = SqliteStore::open(tmp.path()).unwrap().counts().unwrap();
+    let (status, cat) = c.get(&s.url("/v1/catalogue/diversity?days=3650"), &admin).await;
+    assert_eq!(status, 200, "{cat}");
+    let m = &cat["metrics"];
+    assert_eq!(m["offers"].as_u64().unwrap(), counts.offers);
+    assert_eq!(cat["impressions"].as_u64().unwrap(), counts.impressions);
+    assert!(m["exposed_offers"].as_u64().unwrap() <= counts.offers && m["exposed_offers"].as_u64().unwrap() > 0);
+    let coverage = m["exposed_offers"].as_f64().unwrap() / counts.offers as f64;
+    assert!((m["coverage"].as_f64().unwrap() - coverage).abs() < 1e-12);
+    for g in ["gini_offers", "gini_venues", "gini_partners"] {
+        assert!((0.0..1.0).contains(&m[g].as_f64().unwrap()), "{g}: {m}");
+    }
+    assert_eq!(c.get(&s.url("/v1/catalogue/diversity"), &partner).await.0, 403);
+    assert_eq!(c.get(&s.url("/v1/catalogue/diversity?days=0"), &admin).await.0, 400);
 }
 
 /// The inspector in real headless Chromium (Debian's `chromium`, driven by playwright-core from

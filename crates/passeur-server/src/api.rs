@@ -48,6 +48,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/users/{user_id}/discover", get(discover))
         .route("/v1/territory", get(territory))
         .route("/v1/map", get(map))
+        .route("/v1/catalogue/diversity", get(catalogue_diversity))
         .route("/v1/offers/{offer_id}/bookers", get(bookers))
         .route("/inspector", get(inspector_index))
         .route("/inspector/users/{user_id}", get(inspector_user))
@@ -700,6 +701,46 @@ async fn territory(
     })
     .await?;
     Ok(Json(serde_json::to_value(view).map_err(ApiError::internal)?))
+}
+
+async fn catalogue_diversity(
+    State(state): State<Shared>,
+    caller: Caller,
+    query: Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    caller.require(&[])?;
+    let params = Params::new(query, &["days"])?;
+    let days = params.parse::<i64>("days", "a whole number of days")?.unwrap_or(28);
+    if !(1..=3650).contains(&days) {
+        return Err(ApiError::bad_param("days", "days must be between 1 and 3650"));
+    }
+    let engine = engine(&state)?;
+    let since = engine.clock.now().0 - days * 86_400;
+    let dir = state.data_dir.clone();
+    let rows = blocking(move || {
+        let store = passeur_store::SqliteStore::open(&dir).map_err(ApiError::from)?;
+        store.exposure(since).map_err(ApiError::from)
+    })
+    .await?;
+    let mut venues: std::collections::HashMap<&str, usize> = Default::default();
+    let mut partners: std::collections::HashMap<&str, usize> = Default::default();
+    let mut partner_of_venue = Vec::new();
+    let mut venue_of_offer = Vec::with_capacity(rows.len());
+    let mut exposure = Vec::with_capacity(rows.len());
+    for (_, venue, partner, n) in &rows {
+        let next = venues.len();
+        let v = *venues.entry(venue.as_str()).or_insert_with(|| {
+            let np = partners.len();
+            partner_of_venue.push(*partners.entry(partner.as_str()).or_insert(np));
+            next
+        });
+        venue_of_offer.push(v);
+        exposure.push(*n);
+    }
+    let metrics = passeur_insight::CatalogueMetrics::of(&exposure, &venue_of_offer, &partner_of_venue, partners.len())
+        .map_err(ApiError::internal)?;
+    let impressions: u64 = exposure.iter().sum();
+    Ok(Json(json!({ "days": days, "impressions": impressions, "metrics": metrics })))
 }
 
 async fn map(State(state): State<Shared>, caller: Caller) -> ApiResult<Json<Value>> {

@@ -233,6 +233,15 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/v1/catalogue/diversity",
+        scopes: &["admin"],
+        summary: "How evenly served lists expose the catalogue over the last days: coverage, Gini of impressions across offers, venues and partners.",
+        params: &[("days", In::Query, "integer", false, "Window in days (default 28).")],
+        body: None,
+        response: (200, "CatalogueDiversity"),
+    },
+    Route {
+        method: "get",
         path: "/v1/map",
         scopes: &["app", "partner", "admin"],
         summary: "The item space in two dimensions: t-SNE of a seeded sample of offers' item vectors (map_points), with their categories.",
@@ -431,6 +440,11 @@ pub fn schemas() -> Value {
             "scores": object(&["users", "mean", "median", "histogram"], json!({ "users": { "type": "integer" },
                 "mean": { "type": "number" }, "median": { "type": "integer" }, "histogram": { "type": "array" } })),
             "offers": { "type": "array" } })),
+        "CatalogueDiversity": object(&["days", "impressions", "metrics"], json!({ "days": { "type": "integer" },
+            "impressions": { "type": "integer" },
+            "metrics": object(&["offers", "exposed_offers", "coverage", "gini_offers", "gini_venues", "gini_partners"], json!({
+                "offers": { "type": "integer" }, "exposed_offers": { "type": "integer" }, "coverage": { "type": "number" },
+                "gini_offers": { "type": "number" }, "gini_venues": { "type": "number" }, "gini_partners": { "type": "number" } })) })),
         "Map": object(&["categories", "points"], json!({ "categories": { "type": "array", "items": string() },
             "points": { "type": "array", "items": object(&["offer_id", "category", "x", "y"], json!({
                 "offer_id": string(), "title": string(), "category": string(), "x": { "type": "number" }, "y": { "type": "number" } })) } })),

@@ -329,6 +329,33 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// Every offer with its venue, the venue's partner, and its impressions logged at or after `since`
+    /// (seconds): the catalogue's exposure.
+    pub fn exposure(&self, since: i64) -> Result<Vec<(String, String, String, u64)>> {
+        let mut shown: HashMap<String, u64> = HashMap::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT offer_id, COUNT(*) FROM interactions WHERE kind = 'impression' AND at >= ?1 GROUP BY offer_id",
+        )?;
+        let rows = stmt.query_map([since], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (offer, n) = row?;
+            shown.insert(offer, n as u64);
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT o.id, COALESCE(o.venue_id, ''), COALESCE(v.partner_id, '') FROM offers o
+             LEFT JOIN venues v ON v.id = o.venue_id ORDER BY o.id",
+        )?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (offer, venue, partner) = row?;
+            let n = shown.get(&offer).copied().unwrap_or(0);
+            out.push((offer, venue, partner, n));
+        }
+        Ok(out)
+    }
+
     /// Whether a department has residents or a partner has venues.
     pub fn territory_exists(&self, scope: &TerritoryScope) -> Result<bool> {
         let (sql, value) = match scope {
