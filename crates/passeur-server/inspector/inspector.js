@@ -57,6 +57,9 @@
 
   // A horizontal bar chart as SVG, from [{label, value}].
   function barChart(title, items) {
+    if (!items.length || items.every((i) => !i.value)) {
+      return el("figure", {}, el("figcaption", {}, title), el("p", { class: "why" }, "Nothing recorded yet."));
+    }
     const w = 420, row = 20, left = 150, h = Math.max(row, items.length * row) + 10;
     const max = Math.max(1, ...items.map((i) => i.value));
     const ns = "http://www.w3.org/2000/svg";

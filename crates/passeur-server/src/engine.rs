@@ -1205,7 +1205,13 @@ impl Engine {
         let from = user.and_then(|u| u.record.home);
         let hits = live.index.search(vector, &filters, limit * 3).map_err(ApiError::internal)?;
         let hits = one_per_item(hits, from);
-        let items = self.hit_items(&live, &hits, user, from, limit);
+        let mut items = self.hit_items(&live, &hits, user, from, limit);
+        // A similar-offers list scores by similarity to the seed offer.
+        for item in &mut items {
+            if let Some(h) = hits.iter().find(|h| h.offer_id == item.offer_id) {
+                item.score = f64::from(h.score);
+            }
+        }
         let list = ServedList {
             call_id: self.next_call(),
             user_id: user_id.map(str::to_owned),
