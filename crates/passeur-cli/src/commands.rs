@@ -458,8 +458,11 @@ pub fn demo(data_dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
         out!(
             "  curl -s -H 'Authorization: Bearer {app_key}' -H 'content-type: application/json' \\\n       -d '{{\"kind\":\"booking\",\"user_id\":\"{u}\",\"offer_id\":\"OFFER\"}}' {base}/v1/events"
         );
+        out!("  curl -s -H 'Authorization: Bearer {app_key}' {base}/v1/users/{u}/discover");
+        out!("  curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/territory?department=75'");
         out!("  curl -s {base}/metrics | grep passeur_http_requests");
         out!("  curl -s {base}/openapi.json");
+        out!("the inspector, in a browser: {base}/inspector/users/{u}#key={admin_key}");
         out!("(Ctrl-C stops it; the next run starts from {} in seconds)", data.display());
         if upgrade && have_text_model {
             let state = std::sync::Arc::clone(state);
