@@ -205,6 +205,52 @@ pub fn run(data_dir: &Path, args: &ReportArgs) -> Result<ExitCode> {
         entered.iter().enumerate().skip(1).map(|(k, n)| (format!("{k} categories"), *n as f64)).collect();
     html.raw(&bar_chart("Users by number of categories entered", &bars));
 
+    // Gateway offers: transitions between categories and the best entries into each.
+    let gateway = passeur_server::engine::fit_gateway(&ds.timelines, &data.table)?;
+    let categories: Vec<passeur_domain::CategoryId> = passeur_domain::CategoryId::all().collect();
+    let mut transitions = Vec::new();
+    for from in &categories {
+        for to in &categories {
+            let n = gateway.transitions(from.index(), to.index());
+            if from != to && n > 0 {
+                transitions.push((n, from.to_string(), to.to_string()));
+            }
+        }
+    }
+    transitions.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    html.h2("Gateway offers: entering a new kind of culture");
+    html.p("An entry is a first booking in a category; an offer's entry rate is the share of young people new to its category who booked it after seeing or consulting it, shrunk toward its subcategory, category and the whole log (20 pseudo-observations each); follow-through is the share of those entries followed by another booking in the category.");
+    let rows: Vec<Vec<String>> =
+        transitions.iter().take(15).map(|(n, from, to)| vec![esc(from), esc(to), n.to_string()]).collect();
+    html.table(
+        "Most frequent entries: users who had booked this category entered that one",
+        &["from", "into", "entries"],
+        &rows,
+    );
+    let mut best: Vec<Vec<String>> = Vec::new();
+    for c in &categories {
+        let top = (0..data.table.len() as u32)
+            .filter(|&o| usize::from(data.table.facts[o as usize].category) == c.index())
+            .filter(|&o| gateway.offer_counts(o).0 >= 5)
+            .max_by(|&a, &b| gateway.offer_rates(a).0.total_cmp(&gateway.offer_rates(b).0).then(b.cmp(&a)));
+        if let Some(o) = top {
+            let (exposures, entries, followed) = gateway.offer_counts(o);
+            let (rate, follow) = gateway.offer_rates(o);
+            best.push(vec![
+                esc(&c.to_string()),
+                esc(&data.table.ids[o as usize]),
+                format!("{:.1} %", 100.0 * rate),
+                format!("{entries} of {exposures}"),
+                format!("{:.1} % ({followed})", 100.0 * follow),
+            ]);
+        }
+    }
+    html.table(
+        "The best entry into each category (offers seen by at least 5 newcomers)",
+        &["category", "offer", "entry rate (shrunk)", "entries", "follow-through (shrunk)"],
+        &best,
+    );
+
     // Diversity: catalogue (exposure from the logged impressions).
     let mut exposure = vec![0u64; data.table.len()];
     for shown in ds.impressions.iter().flatten() {

@@ -93,6 +93,8 @@ fn demo_builds_its_world_once_then_starts_from_the_data_directory() {
         "item-kNN",
         "Δdiv objective, λ = 1",
         "Gini (partners)",
+        "Gateway offers: entering a new kind of culture",
+        "Most frequent entries",
         "independent IPS",
         "<svg",
     ] {

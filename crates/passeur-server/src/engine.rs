@@ -1400,7 +1400,7 @@ fn list_seed(seed: u64, call_id: &str) -> u64 {
 
 /// Fits the gateway model on every user's timeline: consultations and favourites are exposures, bookings
 /// (less those cancelled) are bookings.
-fn fit_gateway(timelines: &[Vec<Event>], table: &OfferTable) -> Result<GatewayModel> {
+pub fn fit_gateway(timelines: &[Vec<Event>], table: &OfferTable) -> Result<GatewayModel> {
     use passeur_insight::{Exposure, JourneyEvent};
     let journeys: Vec<Vec<JourneyEvent>> = timelines
         .iter()
