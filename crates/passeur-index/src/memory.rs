@@ -300,6 +300,120 @@ impl Postings {
     }
 }
 
+/// What the prefilter reads of an offer, 40 bytes, stored next to the offer's packed vector.
+#[derive(Debug, Clone, Copy)]
+struct Cols {
+    price: i64,
+    /// Bookable from this instant (`i64::MIN`: always).
+    open_from: i64,
+    /// Bookable until this instant: the end of its window or its event's start (`i64::MAX`: always).
+    open_until: i64,
+    lat: f32,
+    lon: f32,
+    min_age: u8,
+    flags: u8,
+}
+
+const DIGITAL: u8 = 1;
+const UNLOCATED: u8 = 2;
+const SOLD_OUT: u8 = 4;
+
+impl Cols {
+    fn of(o: &IndexedOffer) -> Cols {
+        let until = match (o.bookable_until, o.event_start) {
+            (Some(u), Some(s)) => u.min(s),
+            (Some(u), None) => u,
+            (None, Some(s)) => s,
+            (None, None) => i64::MAX,
+        };
+        let mut flags = 0;
+        if o.digital {
+            flags |= DIGITAL;
+        }
+        if o.location.is_none() {
+            flags |= UNLOCATED;
+        }
+        if o.stock.is_some_and(|s| s <= 0) {
+            flags |= SOLD_OUT;
+        }
+        Cols {
+            price: o.price_cents,
+            open_from: o.bookable_from.unwrap_or(i64::MIN),
+            open_until: until,
+            lat: o.location.map_or(0.0, |l| l.lat as f32),
+            lon: o.location.map_or(0.0, |l| l.lon as f32),
+            min_age: o.min_age,
+            flags,
+        }
+    }
+}
+
+/// The query's filters compiled to necessary conditions on [`Cols`]: an offer they reject cannot match,
+/// an offer they pass is then checked by [`Filters::matches`], so results are exactly the filtered ones.
+struct Prefilter {
+    max_price: i64,
+    at: Option<i64>,
+    age: u8,
+    /// (lat range, lon range, include digital) of the radius's bounding box, with a margin.
+    near: Option<(f32, f32, f32, f32, bool)>,
+}
+
+impl Prefilter {
+    fn of(filters: &Filters) -> Prefilter {
+        let near = filters.near.as_ref().map(|n| {
+            let dlat = n.radius_km / 111.0 * 1.05 + 0.01;
+            let cos = n.point.lat.to_radians().cos().max(0.01);
+            let dlon = n.radius_km / (111.32 * cos) * 1.05 + 0.01;
+            (
+                (n.point.lat - dlat) as f32,
+                (n.point.lat + dlat) as f32,
+                (n.point.lon - dlon) as f32,
+                (n.point.lon + dlon) as f32,
+                n.include_digital,
+            )
+        });
+        Prefilter {
+            max_price: filters.max_price_cents.unwrap_or(i64::MAX),
+            at: filters.bookable_at,
+            age: filters.user_age.unwrap_or(u8::MAX),
+            near,
+        }
+    }
+
+    #[inline]
+    fn pass(&self, c: &Cols) -> bool {
+        if c.price > self.max_price || c.min_age > self.age {
+            return false;
+        }
+        if let Some(at) = self.at
+            && (at < c.open_from || at > c.open_until || c.flags & SOLD_OUT != 0)
+        {
+            return false;
+        }
+        if let Some((lat0, lat1, lon0, lon1, digital)) = self.near {
+            if c.flags & DIGITAL != 0 {
+                return digital;
+            }
+            if c.flags & UNLOCATED != 0 {
+                return false;
+            }
+            return c.lat >= lat0 && c.lat <= lat1 && c.lon >= lon0 && c.lon <= lon1;
+        }
+        true
+    }
+}
+
+/// Partition-major copies of the alive offers' vectors and prefilter columns, made by `build` and
+/// `optimize`: a probe reads each partition as two contiguous runs instead of chasing slots.
+#[derive(Debug, Clone, Default)]
+struct Packed {
+    /// Partition `p` is `starts[p]..starts[p + 1]`.
+    starts: Vec<usize>,
+    slots: Vec<u32>,
+    vectors: Vec<f32>,
+    cols: Vec<Cols>,
+}
+
 /// The planner's choice for one query.
 enum Plan<'a> {
     /// Probe the partitions nearest the query.
@@ -322,6 +436,11 @@ pub struct IvfIndex {
     /// The partition of each slot.
     partition_of: Vec<u32>,
     postings: Postings,
+    packed: Packed,
+    /// Slots whose packed copy is out of date or missing (changed or added since packing).
+    stale: Vec<bool>,
+    /// Per partition: the slots added or changed since packing, probed through the slots.
+    delta: Vec<Vec<u32>>,
 }
 
 impl IvfIndex {
@@ -384,6 +503,9 @@ impl IvfIndex {
             lists: vec![Vec::new(); partitions],
             partition_of: vec![0; n],
             postings,
+            packed: Packed::default(),
+            stale: Vec::new(),
+            delta: Vec::new(),
         };
         let assign: Vec<usize> =
             (0..n).into_par_iter().map(|i| nearest_centroid(&index.centroids, dim, index.slots.vector(i))).collect();
@@ -391,7 +513,34 @@ impl IvfIndex {
             index.lists[c].push(i as u32);
             index.partition_of[i] = c as u32;
         }
+        index.pack();
         Ok(index)
+    }
+
+    /// Copies the alive offers, partition by partition, into the packed runs; nothing is stale after.
+    fn pack(&mut self) {
+        let dim = self.slots.dim;
+        let mut packed = Packed::default();
+        for list in &self.lists {
+            packed.starts.push(packed.slots.len());
+            for &s in list {
+                let s = s as usize;
+                if !self.slots.alive[s] {
+                    continue;
+                }
+                packed.slots.push(s as u32);
+                packed.vectors.extend_from_slice(self.slots.vector(s));
+                packed.cols.push(Cols::of(&self.slots.offers[s]));
+            }
+        }
+        packed.starts.push(packed.slots.len());
+        let _ = dim;
+        self.stale = vec![true; self.slots.offers.len()];
+        for &s in &packed.slots {
+            self.stale[s as usize] = false;
+        }
+        self.delta = vec![Vec::new(); self.lists.len()];
+        self.packed = packed;
     }
 
     /// Partitions probed per query.
@@ -496,8 +645,11 @@ impl VectorIndex for IvfIndex {
             let (slot, _) = self.slots.put(o)?;
             self.postings.add(slot, o);
             if let Some(slot) = existed {
-                let list = &mut self.lists[self.partition_of[slot as usize] as usize];
-                list.retain(|&s| s != slot);
+                let old = self.partition_of[slot as usize] as usize;
+                self.lists[old].retain(|&s| s != slot);
+                if let Some(d) = self.delta.get_mut(old) {
+                    d.retain(|&s| s != slot);
+                }
             }
             if self.lists.is_empty() {
                 self.lists.push(Vec::new());
@@ -505,6 +657,19 @@ impl VectorIndex for IvfIndex {
             }
             let c = nearest_centroid(&self.centroids, self.slots.dim, &o.vector);
             self.lists[c].push(slot);
+            // The packed copy (if any) is now out of date: the slot is probed from the delta until repacked.
+            if self.stale.len() <= slot as usize {
+                self.stale.resize(slot as usize + 1, true);
+            }
+            self.stale[slot as usize] = true;
+            if self.delta.len() < self.lists.len() {
+                self.delta.resize(self.lists.len(), Vec::new());
+            }
+            self.delta[c].push(slot);
+            if self.packed.starts.len() < self.lists.len() + 1 {
+                let end = self.packed.slots.len();
+                self.packed.starts.resize(self.lists.len() + 1, end);
+            }
             if slot as usize == self.partition_of.len() {
                 self.partition_of.push(c as u32);
             } else {
@@ -534,6 +699,8 @@ impl VectorIndex for IvfIndex {
         order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let mut passed = 0usize;
         let mut scanned = 0usize;
+        let pre = Prefilter::of(filters);
+        let packed = &self.packed;
         for (probed, &(_, c)) in order.iter().enumerate() {
             // Enough partitions and enough offers that pass: stop.
             if probed >= self.params.nprobe && passed >= k {
@@ -548,7 +715,24 @@ impl VectorIndex for IvfIndex {
                 }
             }
             scanned += self.lists[c].len();
-            for &s in &self.lists[c] {
+            // The packed run: prefilter on the compact columns, then the exact filter, then the dot product.
+            let (from, to) = (packed.starts[c], packed.starts[c + 1]);
+            for i in from..to {
+                if !pre.pass(&packed.cols[i]) {
+                    continue;
+                }
+                let s = packed.slots[i] as usize;
+                if self.stale[s] || !slots.alive[s] || !filters.matches(&slots.offers[s]) {
+                    continue;
+                }
+                passed += 1;
+                let score = dot(vector, &packed.vectors[i * dim..(i + 1) * dim]);
+                if top.worst().is_none_or(|w| score >= w) {
+                    top.push(Scored { score, slot: s as u32 });
+                }
+            }
+            // Offers added or changed since packing.
+            for &s in &self.delta[c] {
                 let s = s as usize;
                 if !slots.alive[s] || !filters.matches(&slots.offers[s]) {
                     continue;
@@ -580,6 +764,7 @@ impl VectorIndex for IvfIndex {
         for list in self.postings.cells.values_mut() {
             list.retain(|&s| alive[s as usize]);
         }
+        self.pack();
         Ok(())
     }
 }

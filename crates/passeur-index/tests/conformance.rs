@@ -454,3 +454,58 @@ fn playlist_files_are_checked_with_the_field_named() {
     .to_string();
     assert!(err.contains("size"), "{err}");
 }
+
+/// The IVF's packed runs and their prefilter against exact search: probing every partition, the IVF must
+/// return exactly the exact backend's hits for filtered queries, after building, after upserts and
+/// removals (probed from the delta), and after `optimize` repacks.
+#[test]
+fn the_packed_ivf_probing_every_partition_equals_exact_search_through_updates() {
+    let mut offers = catalogue();
+    let mut exact = ExactIndex::new(DIM);
+    exact.upsert(&offers).unwrap();
+    let params = IvfParams { partitions: 30, nprobe: 30, exact_below: 0, ..IvfParams::default() };
+    let mut ivf = IvfIndex::build(DIM, &offers, params).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let same = |ivf: &IvfIndex, exact: &ExactIndex, rng: &mut ChaCha8Rng, stage: &str| {
+        for q in 0..60 {
+            let v = random_vector(rng, None);
+            let mut f = user_filters(rng);
+            if q % 3 == 0 {
+                f.near.as_mut().unwrap().include_digital = false;
+            }
+            if q % 5 == 0 {
+                f = Filters::default();
+            }
+            let want = exact.search(&v, &f, 10).unwrap();
+            let got = ivf.search(&v, &f, 10).unwrap();
+            let ids = |h: &[Hit]| h.iter().map(|x| x.offer_id.clone()).collect::<Vec<_>>();
+            assert_eq!(ids(&got), ids(&want), "{stage}, query {q}: {f:?}");
+        }
+    };
+    same(&ivf, &exact, &mut rng, "built");
+    // Change a tenth of the offers (vector, price, place, stock), add new ones, remove some.
+    for (i, o) in offers.iter_mut().enumerate().filter(|(i, _)| i % 10 == 3) {
+        o.vector = random_vector(&mut rng, None);
+        o.price_cents = rng.random_range(0..5_000);
+        o.stock = (i % 20 == 3).then_some(0);
+        if let Some(l) = o.location.as_mut() {
+            l.lat += 0.3;
+        }
+    }
+    let changed: Vec<IndexedOffer> =
+        offers.iter().enumerate().filter(|(i, _)| i % 10 == 3).map(|(_, o)| o.clone()).collect();
+    let mut added = catalogue()[..200].to_vec();
+    for (i, o) in added.iter_mut().enumerate() {
+        o.offer_id = format!("new{i:04}");
+        o.vector = random_vector(&mut rng, None);
+    }
+    let removed: Vec<String> = offers.iter().step_by(37).map(|o| o.offer_id.clone()).collect();
+    for index in [&mut exact as &mut dyn VectorIndex, &mut ivf] {
+        index.upsert(&changed).unwrap();
+        index.upsert(&added).unwrap();
+        index.remove(&removed).unwrap();
+    }
+    same(&ivf, &exact, &mut rng, "after updates");
+    ivf.optimize().unwrap();
+    same(&ivf, &exact, &mut rng, "after optimize");
+}
