@@ -437,6 +437,8 @@ pub struct IvfIndex {
     partition_of: Vec<u32>,
     postings: Postings,
     packed: Packed,
+    /// Each slot's position in the packed runs (`u32::MAX`: not packed).
+    pos_of: Vec<u32>,
     /// Slots whose packed copy is out of date or missing (changed or added since packing).
     stale: Vec<bool>,
     /// Per partition: the slots added or changed since packing, probed through the slots.
@@ -504,6 +506,7 @@ impl IvfIndex {
             partition_of: vec![0; n],
             postings,
             packed: Packed::default(),
+            pos_of: Vec::new(),
             stale: Vec::new(),
             delta: Vec::new(),
         };
@@ -536,8 +539,15 @@ impl IvfIndex {
         packed.starts.push(packed.slots.len());
         let _ = dim;
         self.stale = vec![true; self.slots.offers.len()];
-        for &s in &packed.slots {
+        self.pos_of = vec![u32::MAX; self.slots.offers.len()];
+        for (i, &s) in packed.slots.iter().enumerate() {
             self.stale[s as usize] = false;
+            self.pos_of[s as usize] = i as u32;
+        }
+        // Posting lists in packed order: a posting scan then reads the packed runs nearly in sequence.
+        let pos_of = &self.pos_of;
+        for list in self.postings.cells.values_mut().chain(self.postings.digital.iter_mut()) {
+            list.sort_unstable_by_key(|&s| pos_of[s as usize]);
         }
         self.delta = vec![Vec::new(); self.lists.len()];
         self.packed = packed;
@@ -572,12 +582,40 @@ impl IvfIndex {
         match plan {
             Plan::Probe => None,
             Plan::Cheapest(n) => {
-                Some(self.slots.best_of(vector, filters, k, self.postings.by_price[..n].iter().map(|&(_, s)| s)))
+                Some(self.best_of_packed(vector, filters, k, self.postings.by_price[..n].iter().map(|&(_, s)| s)))
             }
             Plan::Lists(lists) => {
-                Some(self.slots.best_of(vector, filters, k, lists.iter().flat_map(|l| l.iter().copied())))
+                Some(self.best_of_packed(vector, filters, k, lists.iter().flat_map(|l| l.iter().copied())))
             }
         }
+    }
+
+    /// The best k of `candidates`, exactly: packed offers through the prefilter and their packed vector,
+    /// the others (changed since packing) through their slot.
+    fn best_of_packed(
+        &self,
+        vector: &[f32],
+        filters: &Filters,
+        k: usize,
+        candidates: impl Iterator<Item = u32>,
+    ) -> Vec<Hit> {
+        let dim = self.slots.dim;
+        let pre = Prefilter::of(filters);
+        let mut top = TopK::new(k, &self.slots);
+        for slot in candidates {
+            let s = slot as usize;
+            let p = self.pos_of.get(s).copied().unwrap_or(u32::MAX);
+            if p != u32::MAX && !self.stale[s] {
+                let i = p as usize;
+                if !pre.pass(&self.packed.cols[i]) || !self.slots.alive[s] || !filters.matches(&self.slots.offers[s]) {
+                    continue;
+                }
+                top.push(Scored { score: dot(vector, &self.packed.vectors[i * dim..(i + 1) * dim]), slot });
+            } else if self.slots.alive[s] && filters.matches(&self.slots.offers[s]) {
+                top.push(Scored { score: dot(vector, self.slots.vector(s)), slot });
+            }
+        }
+        top.hits()
     }
 
     /// The smallest posting list of the query's filters holding at most `limit` offers, with its size.

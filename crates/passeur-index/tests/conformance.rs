@@ -460,10 +460,16 @@ fn playlist_files_are_checked_with_the_field_named() {
 /// removals (probed from the delta), and after `optimize` repacks.
 #[test]
 fn the_packed_ivf_probing_every_partition_equals_exact_search_through_updates() {
-    let mut offers = catalogue();
+    // Probing every partition, or answering from the posting lists whenever a filter allows it.
+    for exact_below in [0, 1_000_000] {
+        let offers = catalogue();
+        packed_equals_exact(offers, IvfParams { partitions: 30, nprobe: 30, exact_below, ..IvfParams::default() });
+    }
+}
+
+fn packed_equals_exact(mut offers: Vec<IndexedOffer>, params: IvfParams) {
     let mut exact = ExactIndex::new(DIM);
     exact.upsert(&offers).unwrap();
-    let params = IvfParams { partitions: 30, nprobe: 30, exact_below: 0, ..IvfParams::default() };
     let mut ivf = IvfIndex::build(DIM, &offers, params).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let same = |ivf: &IvfIndex, exact: &ExactIndex, rng: &mut ChaCha8Rng, stage: &str| {
