@@ -411,7 +411,75 @@ struct Packed {
     starts: Vec<usize>,
     slots: Vec<u32>,
     vectors: Vec<f32>,
+    /// 8-bit codes of the vectors (scalar quantisation per dimension): the probe reads these, a quarter
+    /// of the bytes, and the best candidates are rescored exactly from `vectors`.
+    codes: Vec<u8>,
+    /// Per dimension: the value of code 0 and the step between codes.
+    offset: Vec<f32>,
+    scale: Vec<f32>,
     cols: Vec<Cols>,
+}
+
+impl Packed {
+    /// Per-dimension ranges of the packed vectors, then their codes.
+    fn quantise(&mut self, dim: usize) {
+        let mut lo = vec![f32::INFINITY; dim];
+        let mut hi = vec![f32::NEG_INFINITY; dim];
+        for row in self.vectors.chunks(dim) {
+            for d in 0..dim {
+                lo[d] = lo[d].min(row[d]);
+                hi[d] = hi[d].max(row[d]);
+            }
+        }
+        self.offset = lo.iter().map(|l| if l.is_finite() { *l } else { 0.0 }).collect();
+        self.scale = lo.iter().zip(&hi).map(|(l, h)| if h > l { (h - l) / 255.0 } else { 1.0 }).collect();
+        self.codes = self
+            .vectors
+            .chunks(dim)
+            .flat_map(|row| {
+                row.iter()
+                    .enumerate()
+                    .map(|(d, x)| ((x - self.offset[d]) / self.scale[d]).round().clamp(0.0, 255.0) as u8)
+                    .collect::<Vec<u8>>()
+            })
+            .collect();
+    }
+}
+
+/// A query against the codes: `score ≈ bias + Σ weights[d] × code[d]`.
+struct CodedQuery {
+    weights: Vec<f32>,
+    bias: f32,
+}
+
+impl CodedQuery {
+    fn of(vector: &[f32], packed: &Packed) -> CodedQuery {
+        CodedQuery {
+            weights: vector.iter().zip(&packed.scale).map(|(q, s)| q * s).collect(),
+            bias: dot(vector, &packed.offset),
+        }
+    }
+
+    #[inline]
+    fn score(&self, codes: &[u8]) -> f32 {
+        let mut acc = [0f32; 8];
+        let chunks = codes.len() / 8;
+        for c in 0..chunks {
+            for l in 0..8 {
+                acc[l] += self.weights[c * 8 + l] * f32::from(codes[c * 8 + l]);
+            }
+        }
+        let mut s: f32 = acc.iter().sum();
+        for i in chunks * 8..codes.len() {
+            s += self.weights[i] * f32::from(codes[i]);
+        }
+        s + self.bias
+    }
+}
+
+/// Candidates kept on approximate scores before the exact rescoring.
+fn rerank_pool(k: usize) -> usize {
+    (4 * k).max(40)
 }
 
 /// The planner's choice for one query.
@@ -537,7 +605,7 @@ impl IvfIndex {
             }
         }
         packed.starts.push(packed.slots.len());
-        let _ = dim;
+        packed.quantise(dim);
         self.stale = vec![true; self.slots.offers.len()];
         self.pos_of = vec![u32::MAX; self.slots.offers.len()];
         for (i, &s) in packed.slots.iter().enumerate() {
@@ -731,7 +799,8 @@ impl VectorIndex for IvfIndex {
             return Ok(hits);
         }
         let slots = &self.slots;
-        let mut top = TopK::new(k, slots);
+        // Candidates by approximate score (the codes), rescored exactly at the end.
+        let mut top = TopK::new(rerank_pool(k), slots);
         let mut order: Vec<(f32, usize)> =
             self.centroids.chunks(dim).enumerate().map(|(c, row)| (dot(row, vector), c)).collect();
         order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -739,6 +808,7 @@ impl VectorIndex for IvfIndex {
         let mut scanned = 0usize;
         let pre = Prefilter::of(filters);
         let packed = &self.packed;
+        let coded = CodedQuery::of(vector, packed);
         for (probed, &(_, c)) in order.iter().enumerate() {
             // Enough partitions and enough offers that pass: stop.
             if probed >= self.params.nprobe && passed >= k {
@@ -764,7 +834,7 @@ impl VectorIndex for IvfIndex {
                     continue;
                 }
                 passed += 1;
-                let score = dot(vector, &packed.vectors[i * dim..(i + 1) * dim]);
+                let score = coded.score(&packed.codes[i * dim..(i + 1) * dim]);
                 if top.worst().is_none_or(|w| score >= w) {
                     top.push(Scored { score, slot: s as u32 });
                 }
@@ -782,7 +852,12 @@ impl VectorIndex for IvfIndex {
                 }
             }
         }
-        Ok(top.hits())
+        // Exact scores for the pool, the best k of them.
+        let mut exact = TopK::new(k, slots);
+        for s in top.items {
+            exact.push(Scored { score: dot(vector, slots.vector(s.slot as usize)), slot: s.slot });
+        }
+        Ok(exact.hits())
     }
 
     fn scan(&self, filters: &Filters, limit: usize) -> Result<Vec<Hit>> {
