@@ -469,11 +469,9 @@ impl CodedQuery {
                 acc[l] += self.weights[c * 8 + l] * f32::from(codes[c * 8 + l]);
             }
         }
-        let mut s: f32 = acc.iter().sum();
-        for i in chunks * 8..codes.len() {
-            s += self.weights[i] * f32::from(codes[i]);
-        }
-        s + self.bias
+        let tail: f32 =
+            self.weights[chunks * 8..].iter().zip(&codes[chunks * 8..]).map(|(w, c)| w * f32::from(*c)).sum();
+        acc.iter().sum::<f32>() + tail + self.bias
     }
 }
 
