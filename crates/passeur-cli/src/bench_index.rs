@@ -121,6 +121,30 @@ pub fn run(data_dir: &Path, offers: usize, dim: usize, queries: usize, seed: u64
         ivf.set_exact_below(exact_below);
         run_all(&ivf)?;
     }
+    // The tail: the slowest filtered queries at nprobe 48 with the planner, and how many offers pass them.
+    ivf.set_nprobe(48);
+    ivf.set_exact_below(30_000);
+    let mut timed: Vec<(f64, usize)> = filtered
+        .iter()
+        .enumerate()
+        .map(|(q, p)| {
+            let t = Instant::now();
+            let _ = ivf.search(&p.vector, &p.filters, 10);
+            (t.elapsed().as_secs_f64() * 1e3, q)
+        })
+        .collect();
+    timed.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for &(ms, q) in timed.iter().take(6) {
+        let f = &filtered[q].filters;
+        let passing = indexed.iter().filter(|o| f.matches(o)).count();
+        out!(
+            "slow filtered query {q}: {ms:.2} ms; {passing} offers pass ({:.3} %); credit {:?}, age {:?}, near {}",
+            100.0 * passing as f64 / n as f64,
+            f.max_price_cents,
+            f.user_age,
+            f.near.as_ref().map_or("none".to_owned(), |x| format!("{:.2},{:.2}", x.point.lat, x.point.lon))
+        );
+    }
     drop(ivf);
     let kinds: Vec<AnnKind> = match ann {
         "ivf-pq" => vec![AnnKind::IvfPq],

@@ -300,7 +300,7 @@ impl Postings {
     }
 }
 
-/// What the prefilter reads of an offer, 40 bytes, stored next to the offer's packed vector.
+/// What the prefilter reads of an offer, 48 bytes, stored next to the offer's packed vector.
 #[derive(Debug, Clone, Copy)]
 struct Cols {
     price: i64,
@@ -308,8 +308,8 @@ struct Cols {
     open_from: i64,
     /// Bookable until this instant: the end of its window or its event's start (`i64::MAX`: always).
     open_until: i64,
-    lat: f32,
-    lon: f32,
+    lat: f64,
+    lon: f64,
     min_age: u8,
     flags: u8,
 }
@@ -340,44 +340,66 @@ impl Cols {
             price: o.price_cents,
             open_from: o.bookable_from.unwrap_or(i64::MIN),
             open_until: until,
-            lat: o.location.map_or(0.0, |l| l.lat as f32),
-            lon: o.location.map_or(0.0, |l| l.lon as f32),
+            lat: o.location.map_or(0.0, |l| l.lat),
+            lon: o.location.map_or(0.0, |l| l.lon),
             min_age: o.min_age,
             flags,
         }
     }
 }
 
-/// The query's filters compiled to necessary conditions on [`Cols`]: an offer they reject cannot match,
-/// an offer they pass is then checked by [`Filters::matches`], so results are exactly the filtered ones.
+/// The query's filters compiled to conditions on [`Cols`]: an offer they reject cannot match. When every
+/// condition of the filters is compiled (`exact`: price, bookable, sold out, age, the radius itself, and the
+/// excluded offers as slots) an offer they pass matches; otherwise [`Filters::matches`] checks it after.
 struct Prefilter {
     max_price: i64,
     at: Option<i64>,
     age: u8,
-    /// (lat range, lon range, include digital) of the radius's bounding box, with a margin.
-    near: Option<(f32, f32, f32, f32, bool)>,
+    /// (lat range, lon range, include digital) of the radius's bounding box, with a margin, and the radius.
+    near: Option<(f64, f64, f64, f64, bool, passeur_domain::GeoPoint, f64)>,
+    exact: bool,
+    /// Slots of the excluded offers, sorted (exact mode).
+    excluded: Vec<u32>,
 }
 
 impl Prefilter {
-    fn of(filters: &Filters) -> Prefilter {
+    fn of(filters: &Filters, by_id: &FxHashMap<String, u32>) -> Prefilter {
         let near = filters.near.as_ref().map(|n| {
             let dlat = n.radius_km / 111.0 * 1.05 + 0.01;
             let cos = n.point.lat.to_radians().cos().max(0.01);
             let dlon = n.radius_km / (111.32 * cos) * 1.05 + 0.01;
             (
-                (n.point.lat - dlat) as f32,
-                (n.point.lat + dlat) as f32,
-                (n.point.lon - dlon) as f32,
-                (n.point.lon + dlon) as f32,
+                n.point.lat - dlat,
+                n.point.lat + dlat,
+                n.point.lon - dlon,
+                n.point.lon + dlon,
                 n.include_digital,
+                n.point,
+                n.radius_km,
             )
         });
+        let exact = filters.exclude_items.is_empty()
+            && filters.categories.is_empty()
+            && filters.event_between.is_none()
+            && filters.created_after.is_none()
+            && filters.department.is_none();
+        let mut excluded: Vec<u32> = filters.exclude_offers.iter().filter_map(|id| by_id.get(id).copied()).collect();
+        excluded.sort_unstable();
         Prefilter {
             max_price: filters.max_price_cents.unwrap_or(i64::MAX),
             at: filters.bookable_at,
             age: filters.user_age.unwrap_or(u8::MAX),
             near,
+            exact,
+            excluded,
         }
+    }
+
+    /// Whether an offer that passed [`Prefilter::pass`] matches: exactly so in exact mode, by the full
+    /// filter otherwise.
+    #[inline]
+    fn confirm(&self, slot: u32, filters: &Filters, offer: &IndexedOffer) -> bool {
+        if self.exact { self.excluded.binary_search(&slot).is_err() } else { filters.matches(offer) }
     }
 
     #[inline]
@@ -390,14 +412,18 @@ impl Prefilter {
         {
             return false;
         }
-        if let Some((lat0, lat1, lon0, lon1, digital)) = self.near {
+        if let Some((lat0, lat1, lon0, lon1, digital, point, radius)) = self.near {
             if c.flags & DIGITAL != 0 {
                 return digital;
             }
             if c.flags & UNLOCATED != 0 {
                 return false;
             }
-            return c.lat >= lat0 && c.lat <= lat1 && c.lon >= lon0 && c.lon <= lon1;
+            if !(c.lat >= lat0 && c.lat <= lat1 && c.lon >= lon0 && c.lon <= lon1) {
+                return false;
+            }
+            // The same computation as `near_ok`, on the same numbers.
+            return passeur_domain::GeoPoint { lat: c.lat, lon: c.lon }.distance_km(point) <= radius;
         }
         true
     }
@@ -666,14 +692,17 @@ impl IvfIndex {
         candidates: impl Iterator<Item = u32>,
     ) -> Vec<Hit> {
         let dim = self.slots.dim;
-        let pre = Prefilter::of(filters);
+        let pre = Prefilter::of(filters, &self.slots.by_id);
         let mut top = TopK::new(k, &self.slots);
         for slot in candidates {
             let s = slot as usize;
             let p = self.pos_of.get(s).copied().unwrap_or(u32::MAX);
             if p != u32::MAX && !self.stale[s] {
                 let i = p as usize;
-                if !pre.pass(&self.packed.cols[i]) || !self.slots.alive[s] || !filters.matches(&self.slots.offers[s]) {
+                if !pre.pass(&self.packed.cols[i])
+                    || !self.slots.alive[s]
+                    || !pre.confirm(slot, filters, &self.slots.offers[s])
+                {
                     continue;
                 }
                 top.push(Scored { score: dot(vector, &self.packed.vectors[i * dim..(i + 1) * dim]), slot });
@@ -804,7 +833,7 @@ impl VectorIndex for IvfIndex {
         order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let mut passed = 0usize;
         let mut scanned = 0usize;
-        let pre = Prefilter::of(filters);
+        let pre = Prefilter::of(filters, &slots.by_id);
         let packed = &self.packed;
         let coded = CodedQuery::of(vector, packed);
         for (probed, &(_, c)) in order.iter().enumerate() {
@@ -828,7 +857,7 @@ impl VectorIndex for IvfIndex {
                     continue;
                 }
                 let s = packed.slots[i] as usize;
-                if self.stale[s] || !slots.alive[s] || !filters.matches(&slots.offers[s]) {
+                if self.stale[s] || !slots.alive[s] || !pre.confirm(s as u32, filters, &slots.offers[s]) {
                     continue;
                 }
                 passed += 1;
