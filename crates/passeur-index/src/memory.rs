@@ -535,6 +535,9 @@ pub struct IvfIndex {
     stale: Vec<bool>,
     /// Per partition: the slots added or changed since packing, probed through the slots.
     delta: Vec<Vec<u32>>,
+    /// The lowest minimum age of any offer ever indexed (removals leave it as it is): a user younger than
+    /// it can be allowed no offer, and the query is answered at once.
+    lowest_min_age: u8,
 }
 
 impl IvfIndex {
@@ -601,7 +604,9 @@ impl IvfIndex {
             pos_of: Vec::new(),
             stale: Vec::new(),
             delta: Vec::new(),
+            lowest_min_age: u8::MAX,
         };
+        index.lowest_min_age = index.slots.offers.iter().map(|o| o.min_age).min().unwrap_or(u8::MAX);
         let assign: Vec<usize> =
             (0..n).into_par_iter().map(|i| nearest_centroid(&index.centroids, dim, index.slots.vector(i))).collect();
         for (i, c) in assign.into_iter().enumerate() {
@@ -776,6 +781,7 @@ impl VectorIndex for IvfIndex {
                 self.postings.forget(slot, &old);
             }
             let (slot, _) = self.slots.put(o)?;
+            self.lowest_min_age = self.lowest_min_age.min(o.min_age);
             self.postings.add(slot, o);
             if let Some(slot) = existed {
                 let old = self.partition_of[slot as usize] as usize;
@@ -822,6 +828,9 @@ impl VectorIndex for IvfIndex {
     fn search(&self, vector: &[f32], filters: &Filters, k: usize) -> Result<Vec<Hit>> {
         crate::check_query(vector, self.slots.dim)?;
         let dim = self.slots.dim;
+        if filters.user_age.is_some_and(|age| age < self.lowest_min_age) {
+            return Ok(Vec::new());
+        }
         if let Some(hits) = self.scan_posting(self.plan(filters), vector, filters, k) {
             return Ok(hits);
         }

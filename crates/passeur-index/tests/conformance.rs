@@ -514,4 +514,15 @@ fn packed_equals_exact(mut offers: Vec<IndexedOffer>, params: IvfParams) {
     same(&ivf, &exact, &mut rng, "after updates");
     ivf.optimize().unwrap();
     same(&ivf, &exact, &mut rng, "after optimize");
+    // A user younger than every offer's minimum age gets nothing, at once; at 15, offers again.
+    let v = random_vector(&mut rng, None);
+    for (age, empty) in [(10, true), (15, false)] {
+        let f = Filters { user_age: Some(age), ..Filters::default() };
+        let (got, want) = (ivf.search(&v, &f, 10).unwrap(), exact.search(&v, &f, 10).unwrap());
+        assert_eq!(got.is_empty(), empty, "age {age}");
+        assert_eq!(
+            got.iter().map(|h| &h.offer_id).collect::<Vec<_>>(),
+            want.iter().map(|h| &h.offer_id).collect::<Vec<_>>()
+        );
+    }
 }
