@@ -238,7 +238,6 @@ pub fn bootstrap(
     alpha: f64,
     seed: u64,
 ) -> Result<Interval> {
-    use rand::{Rng, SeedableRng};
     let estimate = estimator.estimate(rounds)?;
     if clusters.len() != rounds.len() {
         return Err(OpeError::BadInput {
@@ -252,8 +251,24 @@ pub fn bootstrap(
             reason: format!("alpha {alpha} must be in (0, 1) with at least 10 resamples ({resamples})"),
         });
     }
+    cluster_bootstrap(rounds, clusters, resamples, alpha, seed, estimate, |sample| estimator.estimate(sample))
+}
+
+/// The percentile bootstrap of any statistic over items grouped in clusters: whole clusters are drawn with
+/// replacement, `resamples` times, from a seeded stream; a resample the statistic cannot be computed on is
+/// skipped. `estimate` is the statistic on all the items.
+pub fn cluster_bootstrap<T: Clone>(
+    items: &[T],
+    clusters: &[u64],
+    resamples: usize,
+    alpha: f64,
+    seed: u64,
+    estimate: f64,
+    statistic: impl Fn(&[T]) -> Result<f64>,
+) -> Result<Interval> {
+    use rand::{Rng, SeedableRng};
     let mut groups: Vec<(u64, Vec<usize>)> = Vec::new();
-    let mut order: Vec<usize> = (0..rounds.len()).collect();
+    let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by_key(|&i| clusters[i]);
     for i in order {
         match groups.last_mut() {
@@ -263,15 +278,15 @@ pub fn bootstrap(
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut values = Vec::with_capacity(resamples);
-    let mut sample: Vec<Round> = Vec::with_capacity(rounds.len());
+    let mut sample: Vec<T> = Vec::with_capacity(items.len());
     for _ in 0..resamples {
         sample.clear();
         for _ in 0..groups.len() {
             let g = &groups[rng.random_range(0..groups.len())].1;
-            sample.extend(g.iter().map(|&i| rounds[i]));
+            sample.extend(g.iter().map(|&i| items[i].clone()));
         }
         // A resample where the target gives every drawn action probability 0 says nothing: skipped.
-        if let Ok(v) = estimator.estimate(&sample) {
+        if let Ok(v) = statistic(&sample) {
             values.push(v);
         }
     }

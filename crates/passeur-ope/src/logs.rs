@@ -325,31 +325,10 @@ fn slate_bootstrap(
     clusters: &[u64],
     settings: &EvalSettings,
 ) -> Result<Interval> {
-    use rand::{Rng, SeedableRng};
     let estimate = estimator.estimate(slates)?;
-    let mut groups: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
-    for (i, c) in clusters.iter().enumerate() {
-        groups.entry(*c).or_default().push(i);
-    }
-    let groups: Vec<Vec<usize>> = groups.into_values().collect();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(settings.seed);
-    let mut values = Vec::with_capacity(settings.resamples);
-    let mut sample = Vec::with_capacity(slates.len());
-    for _ in 0..settings.resamples {
-        sample.clear();
-        for _ in 0..groups.len() {
-            sample.extend(groups[rng.random_range(0..groups.len())].iter().map(|&i| slates[i].clone()));
-        }
-        if let Ok(v) = estimator.estimate(&sample) {
-            values.push(v);
-        }
-    }
-    if values.is_empty() {
-        return Err(OpeError::Unsupported("no bootstrap resample could be estimated".into()));
-    }
-    values.sort_by(f64::total_cmp);
-    let at = |q: f64| values[((q * (values.len() - 1) as f64).round() as usize).min(values.len() - 1)];
-    Ok(Interval { estimate, lower: at(settings.alpha / 2.0), upper: at(1.0 - settings.alpha / 2.0) })
+    crate::cluster_bootstrap(slates, clusters, settings.resamples, settings.alpha, settings.seed, estimate, |s| {
+        estimator.estimate(s)
+    })
 }
 
 fn logit(p: f64) -> f64 {
