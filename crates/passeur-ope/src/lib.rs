@@ -107,6 +107,21 @@ pub enum Estimator {
 }
 
 impl Estimator {
+    /// Its name in tables (`IPS (clip 20)`, `Switch-DR (τ=5)`, ...).
+    pub fn label(&self) -> String {
+        match *self {
+            Estimator::OnPolicy => "on-policy".into(),
+            Estimator::Ips { clip } if clip.is_infinite() => "IPS".into(),
+            Estimator::Ips { clip } => format!("IPS (clip {clip})"),
+            Estimator::Snips => "SNIPS".into(),
+            Estimator::Dm => "DM".into(),
+            Estimator::Dr => "DR".into(),
+            Estimator::Sndr => "SNDR".into(),
+            Estimator::SwitchDr { tau } => format!("Switch-DR (τ={tau})"),
+            Estimator::DrOs { lambda } => format!("DR-OS (λ={lambda})"),
+        }
+    }
+
     /// The per-round terms whose mean is the estimate (self-normalised estimators: already normalised).
     pub fn terms(&self, rounds: &[Round]) -> Result<Vec<f64>> {
         check(rounds)?;

@@ -237,7 +237,7 @@ pub fn evaluate(lists: &[LoggedList], target: &ListPolicy, settings: &EvalSettin
         let interval = bootstrap(e, &rounds, &position_clusters, settings.resamples, settings.alpha, settings.seed)?;
         let scale = k as f64;
         rows.push(EstimateRow {
-            estimator: format!("{} (per position)", name(e)),
+            estimator: format!("{} (per position)", e.label()),
             interval: Interval {
                 estimate: interval.estimate * scale,
                 lower: interval.lower * scale,
@@ -302,20 +302,6 @@ pub fn evaluate(lists: &[LoggedList], target: &ListPolicy, settings: &EvalSettin
         unsupported_mass,
         warnings,
     })
-}
-
-fn name(e: Estimator) -> String {
-    match e {
-        Estimator::OnPolicy => "on-policy".into(),
-        Estimator::Ips { clip } if clip.is_infinite() => "IPS".into(),
-        Estimator::Ips { clip } => format!("IPS (clip {clip})"),
-        Estimator::Snips => "SNIPS".into(),
-        Estimator::Dm => "DM".into(),
-        Estimator::Dr => "DR".into(),
-        Estimator::Sndr => "SNDR".into(),
-        Estimator::SwitchDr { tau } => format!("Switch-DR (τ={tau})"),
-        Estimator::DrOs { lambda } => format!("DR-OS (λ={lambda})"),
-    }
 }
 
 /// A percentile bootstrap of a slate estimator, resampling users.

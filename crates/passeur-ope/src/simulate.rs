@@ -274,17 +274,7 @@ impl StudyEstimator {
     pub fn name(&self) -> String {
         match self {
             StudyEstimator::Slate(s) => s.name().to_owned(),
-            StudyEstimator::PerPosition(e) => match e {
-                Estimator::OnPolicy => "on-policy".into(),
-                Estimator::Ips { clip } if clip.is_infinite() => "IPS".into(),
-                Estimator::Ips { clip } => format!("IPS (clip {clip})"),
-                Estimator::Snips => "SNIPS".into(),
-                Estimator::Dm => "DM".into(),
-                Estimator::Dr => "DR".into(),
-                Estimator::Sndr => "SNDR".into(),
-                Estimator::SwitchDr { tau } => format!("Switch-DR (τ={tau})"),
-                Estimator::DrOs { lambda } => format!("DR-OS (λ={lambda})"),
-            },
+            StudyEstimator::PerPosition(e) => e.label(),
         }
     }
 

@@ -235,20 +235,9 @@ pub struct ListItem {
 /// A gateway offer's numbers and the sentence that explains them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GatewayExplanation {
-    /// The gateway score: entry rate × (½ + ½ follow-through) × lift.
-    pub score: f64,
-    /// Shrunk share of young people new to the category who booked it after seeing it.
-    pub entry_rate: f64,
-    /// Shrunk share of those entries followed by another booking in the category.
-    pub follow_through: f64,
-    /// How much more often users with this user's categories enter this one.
-    pub lift: f64,
-    /// Newcomers to the category who saw it.
-    pub exposures: u64,
-    /// Of them, who booked it.
-    pub entries: u64,
-    /// Of those, who booked in the category again.
-    pub followed: u64,
+    /// Score, entry rate, follow-through, lift and their counts.
+    #[serde(flatten)]
+    pub numbers: passeur_insight::GatewayScore,
     /// The sentence.
     pub text: String,
 }
@@ -1076,16 +1065,7 @@ impl Engine {
                     g.follow_through * 100.0,
                     g.lift
                 );
-                item.gateway = Some(GatewayExplanation {
-                    score: g.score,
-                    entry_rate: g.entry_rate,
-                    follow_through: g.follow_through,
-                    lift: g.lift,
-                    exposures: g.exposures,
-                    entries: g.entries,
-                    followed: g.followed,
-                    text,
-                });
+                item.gateway = Some(GatewayExplanation { numbers: g, text });
                 item
             })
             .collect();
