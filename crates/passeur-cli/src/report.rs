@@ -10,9 +10,8 @@ use passeur_ope::logs::{EvalSettings, ListPolicy, evaluate};
 use passeur_ope::simulate::{Environment, SimConfig, run_study};
 use passeur_ranking::evaluate::{EvalConfig, compare};
 use passeur_ranking::{RankConfig, RankingData, RankingModel};
-use passeur_retrieval::bundle::{check_same_ids, load_bundle};
+use passeur_retrieval::EventKind;
 use passeur_retrieval::report::{Target, evaluate_split};
-use passeur_retrieval::{Dataset, EventKind, Split};
 use passeur_store::{RecordStore, SqliteStore};
 use passeur_synth::{Scale, World, WorldConfig};
 use std::collections::HashMap;
@@ -69,16 +68,8 @@ pub fn run(data_dir: &Path, args: &ReportArgs) -> Result<ExitCode> {
     ));
 
     // Retrieval.
-    let (model, meta) = load_bundle(&retrieval_dir).context("run `passeur train retrieval` first")?;
-    let dataset = Dataset::from_store(
-        &store,
-        meta.text_model.as_deref(),
-        model.config.artist_buckets,
-        Some(meta.departments.clone()),
-    )?;
-    check_same_ids(&meta, &dataset)?;
-    let split = Split::new(&dataset, meta.split);
-    let catalogue = passeur_retrieval::train::training_catalogue(&dataset, &split);
+    let crate::retrieval::TrainedRetrieval { model, meta, dataset, split, catalogue } =
+        crate::retrieval::load_trained(&store, &retrieval_dir)?;
     let retrieval = evaluate_split(&dataset, &split, Some((&model, &catalogue)), &[Target::Bookings], &[10, 50], 7)?;
     html.h2("Retrieval: finding the offers users go on to book");
     html.p(&format!(

@@ -335,12 +335,22 @@ fn train_retrieval(data_dir: &Path, args: &TrainRetrievalArgs) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-fn eval_retrieval(data_dir: &Path, args: &EvalRetrievalArgs) -> Result<ExitCode> {
-    let store = open_store(data_dir)?;
-    let dir = model_dir(data_dir, &args.model_dir);
-    let (model, meta) = load_bundle(&dir).with_context(|| format!("loading the model in {}", dir.display()))?;
+/// A trained retrieval model, the store's dataset aligned on its id tables, its split and the catalogue
+/// it was trained on (what evaluating it needs).
+pub struct TrainedRetrieval {
+    pub model: passeur_retrieval::TwoTower,
+    pub meta: passeur_retrieval::bundle::BundleMeta,
+    pub dataset: Dataset,
+    pub split: Split,
+    pub catalogue: passeur_retrieval::Catalogue,
+}
+
+/// Loads the model in `dir` and the dataset of `store` it was trained on.
+pub fn load_trained(store: &SqliteStore, dir: &Path) -> Result<TrainedRetrieval> {
+    let (model, meta) = load_bundle(dir)
+        .with_context(|| format!("loading the model in {} (run `passeur train retrieval` first)", dir.display()))?;
     let dataset = Dataset::from_store(
-        &store,
+        store,
         meta.text_model.as_deref(),
         model.config.artist_buckets,
         Some(meta.departments.clone()),
@@ -348,6 +358,13 @@ fn eval_retrieval(data_dir: &Path, args: &EvalRetrievalArgs) -> Result<ExitCode>
     check_same_ids(&meta, &dataset)?;
     let split = Split::new(&dataset, meta.split);
     let catalogue = training_catalogue(&dataset, &split);
+    Ok(TrainedRetrieval { model, meta, dataset, split, catalogue })
+}
+
+fn eval_retrieval(data_dir: &Path, args: &EvalRetrievalArgs) -> Result<ExitCode> {
+    let store = open_store(data_dir)?;
+    let dir = model_dir(data_dir, &args.model_dir);
+    let TrainedRetrieval { model, meta, dataset, split, catalogue } = load_trained(&store, &dir)?;
     let mut targets = Vec::new();
     for t in args.targets.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         targets.push(match t {
