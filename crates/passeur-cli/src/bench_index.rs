@@ -4,9 +4,10 @@
 //! backend and a grid of query parameters.
 
 use anyhow::Result;
+#[cfg(feature = "lancedb")]
+use passeur_index::{AnnKind, LanceIndex, LanceParams};
 use passeur_index::{
-    AnnKind, ExactIndex, Filters, IndexedOffer, IvfIndex, IvfParams, LanceIndex, LanceParams, Measured, Probe,
-    VectorIndex, exact_answers, measure,
+    ExactIndex, Filters, IndexedOffer, IvfIndex, IvfParams, Measured, Probe, VectorIndex, exact_answers, measure,
 };
 use passeur_synth::{Scale, World, WorldConfig};
 use rand::{Rng, SeedableRng};
@@ -146,28 +147,37 @@ pub fn run(data_dir: &Path, offers: usize, dim: usize, queries: usize, seed: u64
         );
     }
     drop(ivf);
-    let kinds: Vec<AnnKind> = match ann {
-        "ivf-pq" => vec![AnnKind::IvfPq],
-        "ivf-hnsw-sq" => vec![AnnKind::IvfHnswSq],
-        "none" => vec![],
-        _ => vec![AnnKind::IvfPq, AnnKind::IvfHnswSq],
-    };
-    for kind in kinds {
-        let dir = data_dir.join("bench").join(format!("index-{kind:?}-{n}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        let t = Instant::now();
-        let params = LanceParams { ann: kind, exact_below: 0, ..LanceParams::default() };
-        let mut lance = LanceIndex::build(&dir, dim, &indexed, params)?;
-        out!("LanceDB {kind:?} built in {:.1} s", t.elapsed().as_secs_f64());
-        let grid: &[(usize, u32, usize)] = match kind {
-            AnnKind::IvfPq => &[(16, 10, 0), (32, 10, 0), (64, 20, 0)],
-            AnnKind::IvfHnswSq => &[(8, 0, 64), (16, 0, 128), (32, 0, 256)],
+    #[cfg(feature = "lancedb")]
+    {
+        let kinds: Vec<AnnKind> = match ann {
+            "ivf-pq" => vec![AnnKind::IvfPq],
+            "ivf-hnsw-sq" => vec![AnnKind::IvfHnswSq],
+            "none" => vec![],
+            _ => vec![AnnKind::IvfPq, AnnKind::IvfHnswSq],
         };
-        for &(nprobes, refine, ef) in grid {
-            lance.set_query_params(nprobes, refine, ef.max(1));
-            run_all(&lance)?;
+        for kind in kinds {
+            let dir = data_dir.join("bench").join(format!("index-{kind:?}-{n}"));
+            let _ = std::fs::remove_dir_all(&dir);
+            let t = Instant::now();
+            let params = LanceParams { ann: kind, exact_below: 0, ..LanceParams::default() };
+            let mut lance = LanceIndex::build(&dir, dim, &indexed, params)?;
+            out!("LanceDB {kind:?} built in {:.1} s", t.elapsed().as_secs_f64());
+            let grid: &[(usize, u32, usize)] = match kind {
+                AnnKind::IvfPq => &[(16, 10, 0), (32, 10, 0), (64, 20, 0)],
+                AnnKind::IvfHnswSq => &[(8, 0, 64), (16, 0, 128), (32, 0, 256)],
+            };
+            for &(nprobes, refine, ef) in grid {
+                lance.set_query_params(nprobes, refine, ef.max(1));
+                run_all(&lance)?;
+            }
         }
     }
+    #[cfg(not(feature = "lancedb"))]
+    if ann != "none" {
+        out!("LanceDB ({ann}) skipped: this passeur was built without the `lancedb` feature");
+    }
+    #[cfg(not(feature = "lancedb"))]
+    let _ = data_dir;
     out!("total {:.1} s", started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,16 @@
 //! `passeur index build|optimize|eval|query`: the vector index of offers.
+//!
+//! `build` and `optimize` manage the LanceDB table and need the `lancedb` feature; without it, `eval`
+//! measures the in-memory backends and `query` answers from an in-memory IVF built on the spot (the
+//! service's own index).
 
 use anyhow::{Context, Result, bail};
 use passeur_domain::{InteractionKind, Offer, User, Venue};
 use passeur_index::playlist::{PlaylistConfig, PlaylistContext, build};
+#[cfg(feature = "lancedb")]
+use passeur_index::{AnnKind, LanceIndex, LanceParams};
 use passeur_index::{
-    AnnKind, ExactIndex, Filters, IndexedOffer, IvfIndex, IvfParams, LanceIndex, LanceParams, Probe, VectorIndex,
-    exact_answers, measure,
+    ExactIndex, Filters, IndexedOffer, IvfIndex, IvfParams, Probe, VectorIndex, exact_answers, measure,
 };
 use passeur_retrieval::bundle::read_vectors;
 use passeur_store::{RecordStore, SqliteStore};
@@ -42,6 +47,7 @@ pub struct CommonArgs {
 
 /// Arguments of `passeur index build`.
 #[derive(Debug, clap::Args)]
+#[cfg_attr(not(feature = "lancedb"), allow(dead_code))]
 pub struct BuildArgs {
     #[command(flatten)]
     common: CommonArgs,
@@ -180,6 +186,7 @@ pub fn user_filters(user: &User, booked: &[String], now: i64, radius_km: f64) ->
     Filters::for_user(user, booked, now, radius_km)
 }
 
+#[cfg(feature = "lancedb")]
 fn lance_params(ann: &str, exact_below: usize) -> Result<LanceParams> {
     let ann = match ann {
         "ivf-pq" => AnnKind::IvfPq,
@@ -191,6 +198,7 @@ fn lance_params(ann: &str, exact_below: usize) -> Result<LanceParams> {
 
 pub fn run(data_dir: &Path, command: IndexCommand) -> Result<ExitCode> {
     match command {
+        #[cfg(feature = "lancedb")]
         IndexCommand::Build(args) => {
             let (model_dir, index_dir) = dirs(data_dir, &args.common);
             let store = open_store(data_dir)?;
@@ -211,6 +219,7 @@ pub fn run(data_dir: &Path, command: IndexCommand) -> Result<ExitCode> {
                 started.elapsed().as_secs_f64()
             );
         }
+        #[cfg(feature = "lancedb")]
         IndexCommand::Optimize(common) => {
             let (model_dir, index_dir) = dirs(data_dir, &common);
             let (_, _, dim) = read_vectors(&model_dir.join("item_vectors.parquet"))?;
@@ -224,6 +233,11 @@ pub fn run(data_dir: &Path, command: IndexCommand) -> Result<ExitCode> {
                 started.elapsed().as_secs_f64()
             );
         }
+        #[cfg(not(feature = "lancedb"))]
+        IndexCommand::Build(_) | IndexCommand::Optimize(_) => bail!(
+            "this passeur was built without LanceDB: `passeur serve` answers from its in-memory IVF and needs no \
+             index build; for the LanceDB index, build with `cargo build --release -p passeur-cli --features lancedb`"
+        ),
         IndexCommand::Eval(args) => eval(data_dir, &args)?,
         IndexCommand::Query(args) => query(data_dir, &args)?,
     }
@@ -247,15 +261,21 @@ fn eval(data_dir: &Path, args: &EvalArgs) -> Result<()> {
     let (model_dir, index_dir) = dirs(data_dir, &args.common);
     let store = open_store(data_dir)?;
     let catalogue = load_catalogue(&store, &model_dir)?;
-    let mut lance = LanceIndex::open(&index_dir, catalogue.dim, LanceParams::default())?;
-    if lance.len()? != catalogue.offers.len() {
-        bail!(
-            "the index holds {} offers, the catalogue {}: run `passeur index build`",
-            lance.len()?,
-            catalogue.offers.len()
-        );
-    }
-    lance.set_query_params(args.nprobes, args.refine_factor, 128);
+    #[cfg(feature = "lancedb")]
+    let lance = {
+        let mut lance = LanceIndex::open(&index_dir, catalogue.dim, LanceParams::default())?;
+        if lance.len()? != catalogue.offers.len() {
+            bail!(
+                "the index holds {} offers, the catalogue {}: run `passeur index build`",
+                lance.len()?,
+                catalogue.offers.len()
+            );
+        }
+        lance.set_query_params(args.nprobes, args.refine_factor, 128);
+        lance
+    };
+    #[cfg(not(feature = "lancedb"))]
+    let _ = (&index_dir, args.nprobes, args.refine_factor);
     let mut exact = ExactIndex::new(catalogue.dim);
     exact.upsert(&catalogue.offers)?;
     let ivf = IvfIndex::build(catalogue.dim, &catalogue.offers, IvfParams::default())?;
@@ -283,7 +303,11 @@ fn eval(data_dir: &Path, args: &EvalArgs) -> Result<()> {
     for k in [10, 100] {
         for (label, probes) in [("no filter", &plain), ("user filters", &filtered)] {
             let truth = exact_answers(&exact, probes, k)?;
-            for index in [&exact as &dyn VectorIndex, &lance, &ivf] {
+            #[cfg(feature = "lancedb")]
+            let backends = [&exact as &dyn VectorIndex, &lance, &ivf];
+            #[cfg(not(feature = "lancedb"))]
+            let backends = [&exact as &dyn VectorIndex, &ivf];
+            for index in backends {
                 print_measured(&measure(index, probes, &truth, k, 10)?, label);
             }
         }
@@ -295,7 +319,13 @@ fn query(data_dir: &Path, args: &QueryArgs) -> Result<()> {
     let (model_dir, index_dir) = dirs(data_dir, &args.common);
     let store = open_store(data_dir)?;
     let catalogue = load_catalogue(&store, &model_dir)?;
-    let index = LanceIndex::open(&index_dir, catalogue.dim, LanceParams::default())?;
+    #[cfg(feature = "lancedb")]
+    let index: Box<dyn VectorIndex> = Box::new(LanceIndex::open(&index_dir, catalogue.dim, LanceParams::default())?);
+    #[cfg(not(feature = "lancedb"))]
+    let index: Box<dyn VectorIndex> = {
+        let _ = &index_dir;
+        Box::new(IvfIndex::build(catalogue.dim, &catalogue.offers, IvfParams::default())?)
+    };
     let Some(user) = catalogue.users.get(&args.user) else { bail!("--user: unknown user {:?}", args.user) };
     let Some(vector) = catalogue.user_vectors.get(&args.user) else {
         bail!("--user: {} has no vector; retrain", args.user)
@@ -333,7 +363,7 @@ fn query(data_dir: &Path, args: &QueryArgs) -> Result<()> {
     };
     for spec in &config.playlist {
         let started = Instant::now();
-        let Some(list) = build(&index, spec, &ctx)? else { continue };
+        let Some(list) = build(index.as_ref(), spec, &ctx)? else { continue };
         out!(
             "{} — {} ({} offers, {:.1} ms)",
             list.name,

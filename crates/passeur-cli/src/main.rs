@@ -17,6 +17,7 @@ macro_rules! out {
 
 mod bench;
 mod bench_diversity;
+mod bench_embed;
 mod bench_index;
 mod commands;
 mod diversity;
@@ -74,7 +75,7 @@ enum Command {
     /// Public datasets, converted to importable files.
     #[command(subcommand)]
     Dataset(retrieval::DatasetCommand),
-    /// The vector index of offers (LanceDB): build, optimise, evaluate recall and latency, query playlists.
+    /// The vector index of offers: build and optimise the LanceDB table (feature `lancedb`), evaluate recall and latency, query playlists.
     #[command(subcommand)]
     Index(index::IndexCommand),
     /// Serves the HTTP JSON API on the data directory (see passeur.toml).

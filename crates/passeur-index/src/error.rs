@@ -6,6 +6,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum IndexError {
     /// LanceDB failed.
+    #[cfg(feature = "lancedb")]
     #[error("lancedb: {0}")]
     Lance(#[from] lancedb::Error),
     /// Arrow data could not be built or read.
@@ -46,6 +47,7 @@ pub enum IndexError {
         reason: String,
     },
     /// The async runtime could not start.
+    #[cfg(feature = "lancedb")]
     #[error("runtime: {0}")]
     Runtime(#[from] std::io::Error),
 }

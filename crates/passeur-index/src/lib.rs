@@ -4,13 +4,14 @@
 //!
 //! Three backends implement [`VectorIndex`] and pass one conformance suite:
 //! - [`ExactIndex`]: every passing offer is scored (the reference);
-//! - [`LanceIndex`]: LanceDB embedded in the data directory, exact below a
+//! - `LanceIndex` (feature `lancedb`): LanceDB embedded in the data directory, exact below a
 //!   size threshold, IVF-PQ or IVF-HNSW-SQ above it, scalar indexes on filter columns;
 //! - [`IvfIndex`]: an in-memory IVF whose scan checks filters as it goes,
 //!   the faster piece beside LanceDB where its latency misses the target.
 
 mod error;
 mod filter;
+#[cfg(feature = "lancedb")]
 mod lance;
 pub mod measure;
 mod memory;
@@ -19,6 +20,7 @@ mod record;
 
 pub use error::{IndexError, Result};
 pub use filter::{Filters, Near, near_ok};
+#[cfg(feature = "lancedb")]
 pub use lance::{AnnKind, LanceIndex, LanceParams};
 pub use measure::{Measured, Probe, exact_answers, measure};
 pub use memory::{ExactIndex, IvfIndex, IvfParams, dot};

@@ -1,12 +1,13 @@
 //! One conformance suite, run against every backend: exact (in memory), IVF
-//! (in memory), LanceDB exact, LanceDB IVF-PQ and LanceDB IVF-HNSW-SQ. Same
+//! (in memory), and with the `lancedb` feature LanceDB exact, IVF-PQ and IVF-HNSW-SQ. Same
 //! results as exact search up to recall; every filter honoured by all.
 
 use passeur_domain::GeoPoint;
 use passeur_index::playlist::{PlaylistConfig, PlaylistContext, build};
+#[cfg(feature = "lancedb")]
+use passeur_index::{AnnKind, LanceIndex, LanceParams};
 use passeur_index::{
-    AnnKind, ExactIndex, Filters, Hit, IndexedOffer, IvfIndex, IvfParams, LanceIndex, LanceParams, Near, VectorIndex,
-    dot, one_per_item,
+    ExactIndex, Filters, Hit, IndexedOffer, IvfIndex, IvfParams, Near, VectorIndex, dot, one_per_item,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -89,34 +90,41 @@ fn backends(offers: &[IndexedOffer], dir: &std::path::Path) -> Vec<Box<dyn Vecto
         IvfParams { partitions: 40, nprobe: 8, exact_below: offers.len() / 5, ..IvfParams::default() },
     )
     .unwrap();
-    let lance_exact = LanceIndex::build(
-        &dir.join("exact"),
-        DIM,
-        offers,
-        LanceParams { exact_below: 1_000_000, ..LanceParams::default() },
-    )
-    .unwrap();
-    let pq = LanceIndex::build(
-        &dir.join("pq"),
-        DIM,
-        offers,
-        LanceParams { exact_below: 1000, partitions: 16, sub_vectors: 4, nprobes: 8, ..LanceParams::default() },
-    )
-    .unwrap();
-    let hnsw = LanceIndex::build(
-        &dir.join("hnsw"),
-        DIM,
-        offers,
-        LanceParams {
-            ann: AnnKind::IvfHnswSq,
-            exact_below: 1000,
-            partitions: 16,
-            nprobes: 4,
-            ..LanceParams::default()
-        },
-    )
-    .unwrap();
-    vec![Box::new(exact), Box::new(ivf), Box::new(planned), Box::new(lance_exact), Box::new(pq), Box::new(hnsw)]
+    let mut backends: Vec<Box<dyn VectorIndex>> = vec![Box::new(exact), Box::new(ivf), Box::new(planned)];
+    #[cfg(feature = "lancedb")]
+    {
+        let lance_exact = LanceIndex::build(
+            &dir.join("exact"),
+            DIM,
+            offers,
+            LanceParams { exact_below: 1_000_000, ..LanceParams::default() },
+        )
+        .unwrap();
+        let pq = LanceIndex::build(
+            &dir.join("pq"),
+            DIM,
+            offers,
+            LanceParams { exact_below: 1000, partitions: 16, sub_vectors: 4, nprobes: 8, ..LanceParams::default() },
+        )
+        .unwrap();
+        let hnsw = LanceIndex::build(
+            &dir.join("hnsw"),
+            DIM,
+            offers,
+            LanceParams {
+                ann: AnnKind::IvfHnswSq,
+                exact_below: 1000,
+                partitions: 16,
+                nprobes: 4,
+                ..LanceParams::default()
+            },
+        )
+        .unwrap();
+        backends.extend([Box::new(lance_exact) as Box<dyn VectorIndex>, Box::new(pq), Box::new(hnsw)]);
+    }
+    #[cfg(not(feature = "lancedb"))]
+    let _ = dir;
+    backends
 }
 
 fn user_filters(rng: &mut ChaCha8Rng) -> Filters {
@@ -327,6 +335,7 @@ fn bad_vectors_and_queries_are_refused_with_the_offer_or_field_named() {
     }
 }
 
+#[cfg(feature = "lancedb")]
 #[test]
 fn lance_queries_use_the_vector_index_with_the_dot_metric() {
     let offers = catalogue();
