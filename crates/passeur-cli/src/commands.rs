@@ -317,7 +317,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
     /// The sentence-transformers model of offer texts.
-    #[arg(long, env = "PASSEUR_MODEL_DIR", default_value = "models/all-MiniLM-L6-v2")]
+    #[arg(long, env = "PASSEUR_MODEL_DIR", default_value = "models/multilingual-e5-small")]
     model_dir: PathBuf,
     /// Set everything up, print the summary, and exit without serving.
     #[arg(long)]
@@ -391,7 +391,9 @@ pub fn demo(data_dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
             &["--data-dir", dir, "train", "ranking", "--max-examples", DEMO_RANKING_EXAMPLES],
         )?;
     }
-    if !data_dir.join("index").exists() {
+    // The service serves from its in-memory IVF; the LanceDB table is for `passeur index` and is built
+    // only where passeur was built with it.
+    if cfg!(feature = "lancedb") && !data_dir.join("index").exists() {
         run_step("building the LanceDB index", &["--data-dir", dir, "index", "build"])?;
     }
     let upgrade = !args.no_upgrade && !data_dir.join("demo-text.done").exists();
@@ -512,21 +514,21 @@ fn upgrade_with_text(
         ],
     )?;
     let next_index = data_dir.join("index.next");
-    let ni = next_index.to_str().context("path")?;
-    let _ = std::fs::remove_dir_all(&next_index);
-    run_step(
-        "[background] rebuilding the LanceDB index",
-        &["--data-dir", dir, "index", "build", "--model-dir", nr, "--index-dir", ni],
-    )?;
-    for (next, live) in [
-        (&next_retrieval, models.join("retrieval")),
-        (&next_ranking, models.join("ranking")),
-        (&next_index, data_dir.join("index")),
-    ] {
+    let mut swaps = vec![(next_retrieval.clone(), models.join("retrieval")), (next_ranking, models.join("ranking"))];
+    if cfg!(feature = "lancedb") {
+        let ni = next_index.to_str().context("path")?;
+        let _ = std::fs::remove_dir_all(&next_index);
+        run_step(
+            "[background] rebuilding the LanceDB index",
+            &["--data-dir", dir, "index", "build", "--model-dir", nr, "--index-dir", ni],
+        )?;
+        swaps.push((next_index, data_dir.join("index")));
+    }
+    for (next, live) in &swaps {
         let old = live.with_extension("old");
         let _ = std::fs::remove_dir_all(&old);
-        std::fs::rename(&live, &old)?;
-        std::fs::rename(next, &live)?;
+        std::fs::rename(live, &old)?;
+        std::fs::rename(next, live)?;
         std::fs::remove_dir_all(&old)?;
     }
     let (retrieval, ranking, seconds) =

@@ -2,7 +2,7 @@
 
 use crate::progress;
 use anyhow::{Result, bail};
-use passeur_embed::{EncoderConfig, TextEncoder, embed_offers};
+use passeur_embed::{EncoderConfig, LongTexts, TextEncoder, embed_offers};
 use passeur_store::SqliteStore;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,23 +11,30 @@ use std::time::Instant;
 /// Arguments of `passeur embed`.
 #[derive(Debug, clap::Args)]
 pub struct EmbedArgs {
-    /// A sentence-transformers folder (config.json, tokenizer.json, model.safetensors, 1_Pooling/config.json).
-    #[arg(long, env = "PASSEUR_MODEL_DIR", default_value = "models/all-MiniLM-L6-v2")]
+    /// A sentence-transformers folder (config.json, tokenizer.json, model.safetensors, 1_Pooling/config.json):
+    /// multilingual-e5-small for French catalogues, or e.g. models/all-MiniLM-L6-v2.
+    #[arg(long, env = "PASSEUR_MODEL_DIR", default_value = "models/multilingual-e5-small")]
     model_dir: PathBuf,
-    /// Texts per forward pass.
+    /// Windows per forward pass.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    /// Longest text, in tokens (longer ones are truncated).
-    #[arg(long, default_value_t = 256)]
+    /// Tokens per window; 0: the model's max_seq_length.
+    #[arg(long, default_value_t = 0)]
     max_tokens: usize,
+    /// A text longer than a window: windows (every window, averaged by tokens) or truncate (the first).
+    #[arg(long, default_value = "windows", value_parser = ["windows", "truncate"])]
+    long_texts: String,
 }
 
 pub fn run(data_dir: &Path, args: &EmbedArgs) -> Result<ExitCode> {
     if !data_dir.join(SqliteStore::FILE_NAME).exists() {
         bail!("no record store in {}; run `passeur import` or `passeur demo` first", data_dir.display());
     }
-    let encoder =
-        TextEncoder::load(&args.model_dir, EncoderConfig { batch_size: args.batch_size, max_tokens: args.max_tokens })?;
+    let long_texts = if args.long_texts == "truncate" { LongTexts::Truncate } else { LongTexts::Windows };
+    let encoder = TextEncoder::load(
+        &args.model_dir,
+        EncoderConfig { batch_size: args.batch_size, max_tokens: args.max_tokens, long_texts },
+    )?;
     let mut store = SqliteStore::open(data_dir)?;
     let bar = progress::bar(0, "embedding");
     let started = Instant::now();

@@ -61,7 +61,8 @@ pub struct TrainRetrievalArgs {
     /// Training positives: a comma-separated list of consultation, favourite, booking.
     #[arg(long, default_value = "consultation")]
     positives: String,
-    /// Text embeddings to use: auto (the model that embedded the most offers, if any), none, or a model id.
+    /// Text embeddings to use: auto (the model that embedded the most offers, if any), none, a model id, or
+    /// a model's folder name (e.g. multilingual-e5-small).
     #[arg(long, default_value = "auto")]
     text_model: String,
     /// Output dimension.
@@ -197,7 +198,26 @@ fn text_model(store: &SqliteStore, wanted: &str) -> Result<Option<String>> {
     Ok(match wanted {
         "none" => None,
         "auto" => store.embedding_models()?.into_iter().max_by_key(|(_, n)| *n).map(|(m, _)| m),
-        model => Some(model.to_owned()),
+        // A model id, or its folder name alone (`multilingual-e5-small` for `multilingual-e5-small@…`).
+        wanted => {
+            let models = store.embedding_models()?;
+            let found = models
+                .iter()
+                .filter(|(m, _)| m == wanted || m.split('@').next() == Some(wanted))
+                .max_by_key(|(_, n)| *n)
+                .map(|(m, _)| m.clone());
+            match found {
+                Some(m) => Some(m),
+                None => bail!(
+                    "--text-model {wanted:?}: no such embeddings in the store (it has: {}); run `passeur embed --model-dir …`",
+                    if models.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        models.iter().map(|(m, n)| format!("{m} ({n} offers)")).collect::<Vec<_>>().join(", ")
+                    }
+                ),
+            }
+        }
     })
 }
 

@@ -10,7 +10,7 @@ pub type Result<T, E = EmbedError> = std::result::Result<T, E>;
 pub enum EmbedError {
     /// A file the model needs is not in the model folder.
     #[error(
-        "model folder {dir}: {file} is missing; run `bash scripts/fetch-assets.sh` to fetch all-MiniLM-L6-v2, or pass --model-dir with a sentence-transformers folder"
+        "model folder {dir}: {file} is missing; run `bash scripts/fetch-assets.sh` to fetch multilingual-e5-small and all-MiniLM-L6-v2, or pass --model-dir with a sentence-transformers folder"
     )]
     MissingModelFile {
         /// The model folder.
@@ -25,6 +25,14 @@ pub enum EmbedError {
         dir: String,
         /// The file.
         file: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A quality test set is malformed; names the line (0: the whole file).
+    #[error("test set line {line}: {reason}")]
+    BadTestSet {
+        /// The line, from 1.
+        line: usize,
         /// What is wrong.
         reason: String,
     },

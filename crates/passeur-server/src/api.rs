@@ -282,6 +282,8 @@ async fn ready(State(state): State<Shared>) -> Response {
                 "users": users,
                 "retrieval_model": e.retrieval_version,
                 "ranking_model": e.ranking.version,
+                "text_model": e.text_model,
+                "text_encoder": e.encoder.as_ref().map(|t| t.model_id()),
                 "now": e.clock.now().to_string(),
                 "loaded_in_s": e.load_seconds,
             }))

@@ -117,7 +117,7 @@ impl Default for ServerConfig {
             radius_km: 30.0,
             rules: "deck".into(),
             playlists: String::new(),
-            text_model_dir: "models/all-MiniLM-L6-v2".into(),
+            text_model_dir: "models/multilingual-e5-small".into(),
             log_impressions: true,
             popularity_refresh_s: 60,
             group_commit_max: 512,
