@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The test command: formatting, lints, every test, and docs without warnings.
+# Each step prints its duration (`== N s: step`), so a CI log says where the time went.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-bash scripts/fetch-assets.sh   # models and data sets some tests use
-bash scripts/setup-browser.sh  # Chromium and playwright-core for the inspector test
-python3 scripts/test_convert_e5.py  # the multilingual-e5-small converter, on files written by the test
-cargo fmt --all -- --check
+step() { local started=$SECONDS; "$@"; echo "== $((SECONDS - started)) s: $*"; }
+step bash scripts/fetch-assets.sh   # models and data sets some tests use
+step bash scripts/setup-browser.sh  # Chromium and playwright-core for the inspector test
+step python3 scripts/test_convert_e5.py  # the multilingual-e5-small converter, on files written by the test
+step cargo fmt --all -- --check
 # Every backend is built and tested: `--all-features` turns on LanceDB (`lancedb`), which the demo's
 # build leaves out; the default feature set is linted too, as the demo builds it.
-cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
-cargo test --workspace --all-features --locked
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
+step cargo clippy --workspace --all-targets --locked -- -D warnings
+step cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+step cargo test --workspace --all-features --locked
+RUSTDOCFLAGS="-D warnings" step cargo doc --workspace --no-deps --all-features --locked

@@ -90,6 +90,7 @@ fn backends(offers: &[IndexedOffer], dir: &std::path::Path) -> Vec<Box<dyn Vecto
         IvfParams { partitions: 40, nprobe: 8, exact_below: offers.len() / 5, ..IvfParams::default() },
     )
     .unwrap();
+    #[cfg_attr(not(feature = "lancedb"), allow(unused_mut))]
     let mut backends: Vec<Box<dyn VectorIndex>> = vec![Box::new(exact), Box::new(ivf), Box::new(planned)];
     #[cfg(feature = "lancedb")]
     {
