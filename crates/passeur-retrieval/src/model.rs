@@ -451,6 +451,18 @@ impl TwoTower {
         Ok(out)
     }
 
+    /// Vectors of every catalogue offer from its content alone, item ids hidden: where the model puts
+    /// an offer it has never seen (the cold-start path, whose main signal is the text embedding).
+    pub fn content_item_vectors(&self, catalogue: &Catalogue) -> Result<Vec<f32>> {
+        let all: Vec<u32> = (0..catalogue.len() as u32).collect();
+        let mut out = Vec::with_capacity(all.len() * self.config.dim);
+        for chunk in all.chunks(4096) {
+            let batch = ItemBatch::from_catalogue(catalogue, chunk, 0);
+            out.extend(self.items_forward(&batch, None)?.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Ok(out)
+    }
+
     /// Vectors of every catalogue offer, row-major.
     pub fn all_item_vectors(&self, catalogue: &Catalogue) -> Result<Vec<f32>> {
         let all: Vec<u32> = (0..catalogue.len() as u32).collect();

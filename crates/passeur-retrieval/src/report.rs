@@ -133,7 +133,9 @@ pub fn evaluate_split(
             let rows = context_rows(dataset, split, catalogue, &task.users, with_valid, model.config.history_len);
             let users = model.user_vectors(rows, catalogue)?;
             let vectors = model.all_item_vectors(catalogue)?;
-            run("two-tower", &VectorScorer::new(users, vectors, model.config.dim)?)?;
+            let content = model.content_item_vectors(catalogue)?;
+            run("two-tower", &VectorScorer::new(users.clone(), vectors, model.config.dim)?)?;
+            run("two-tower, content only", &VectorScorer::new(users, content, model.config.dim)?)?;
         }
         let histories: Vec<Vec<u32>> = task.users.iter().map(|&u| context[u as usize].clone()).collect();
         run("item-kNN", &ItemKnnScorer::new(&context, histories, items, 100))?;
