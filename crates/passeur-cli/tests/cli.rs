@@ -220,3 +220,72 @@ fn the_simulator_prints_the_error_table_and_the_bandit_comparison() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("slot"));
 }
+
+/// A GET over a raw TCP connection: (status, body).
+fn get(url: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut s = std::net::TcpStream::connect(host).expect("the demo listens");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, out.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_owned()))
+}
+
+/// The demo serves at once without texts, then embeds the offers' texts with the default model —
+/// multilingual-e5-small — retrains, and hot-reloads: `/ready` then names that model, for the
+/// trained retrieval and for the encoder that embeds new offers.
+#[test]
+fn the_demo_serves_with_the_multilingual_text_model() {
+    use std::io::BufRead;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_passeur"))
+        .current_dir(&root)
+        .arg("--data-dir")
+        .arg(tmp.path().join("data"))
+        .args(["demo", "--scale", "small", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the demo starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut base = None;
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1200);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            let _ = child.kill();
+            panic!("the demo did not swap in the text models in time:\n{}", seen.join("\n"));
+        };
+        if let Some(address) = line.split("passeur is serving on http://").nth(1) {
+            base = Some(format!("http://{}", address.split_whitespace().next().unwrap()));
+        }
+        let done = line.contains("[background] now serving retrieval");
+        let failed = line.contains("failed");
+        seen.push(line);
+        if done || failed {
+            assert!(done, "{}", seen.join("\n"));
+            break;
+        }
+    }
+    let (status, body) = get(&format!("{}/ready", base.expect("the demo printed its address")));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 200, "{body}");
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let text_model = ready["text_model"].as_str().unwrap_or_default();
+    assert!(text_model.starts_with("multilingual-e5-small@"), "{ready}");
+    assert_eq!(ready["text_encoder"].as_str(), Some(text_model), "{ready}");
+}
