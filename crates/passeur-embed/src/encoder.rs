@@ -4,7 +4,6 @@ use crate::error::{EmbedError, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config, DTYPE};
-use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tokenizers::Tokenizer;
@@ -228,17 +227,10 @@ impl TextEncoder {
         }
         let mut order: Vec<usize> = (0..windows.len()).collect();
         order.sort_by_key(|&i| (windows[i].ids.len(), i));
-        // Batches run in parallel: candle's matrix products use every core, but its element-wise
-        // kernels (layer norm, GELU, softmax, additions) run on the calling thread, so one batch at a
-        // time left a core idle. Each batch's result does not depend on which thread ran it.
-        let batches: Vec<Vec<&Window>> = order
-            .chunks(self.config.batch_size.max(1))
-            .map(|chunk| chunk.iter().map(|&i| &windows[i]).collect())
-            .collect();
-        let means: Vec<Vec<Vec<f32>>> =
-            batches.par_iter().map(|batch| self.mean_pooled(batch)).collect::<Result<_>>()?;
         let mut sums = vec![vec![0f32; self.dimension]; texts.len()];
-        for (batch, means) in batches.iter().zip(means) {
+        for chunk in order.chunks(self.config.batch_size.max(1)) {
+            let batch: Vec<&Window> = chunk.iter().map(|&i| &windows[i]).collect();
+            let means = self.mean_pooled(&batch)?;
             for (w, mean) in batch.iter().zip(means) {
                 for (s, m) in sums[w.text].iter_mut().zip(mean) {
                     *s += w.weight * m;
