@@ -201,6 +201,12 @@ impl TextEncoder {
     /// cut into windows, the windows are sorted by length and batched (little padding is computed),
     /// and each text's windows are combined by [`LongTexts`].
     pub fn encode_as(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>> {
+        let windows = self.windows(texts, role)?;
+        self.encode_windows(&windows, texts.len())
+    }
+
+    /// Tokenises each text once with the role's prompt, and cuts it into windows (specials around each).
+    fn windows(&self, texts: &[&str], role: TextRole) -> Result<Vec<Window>> {
         let prompt = match role {
             TextRole::Passage => &self.prompts.passage,
             TextRole::Query => &self.prompts.query,
@@ -225,9 +231,14 @@ impl TextEncoder {
                 windows.push(Window { text, ids, weight: chunk.len().max(1) as f32 });
             }
         }
+        Ok(windows)
+    }
+
+    /// Encodes windows sorted by length in batches, and combines each text's windows into its vector.
+    fn encode_windows(&self, windows: &[Window], texts: usize) -> Result<Vec<Vec<f32>>> {
         let mut order: Vec<usize> = (0..windows.len()).collect();
         order.sort_by_key(|&i| (windows[i].ids.len(), i));
-        let mut sums = vec![vec![0f32; self.dimension]; texts.len()];
+        let mut sums = vec![vec![0f32; self.dimension]; texts];
         for chunk in order.chunks(self.config.batch_size.max(1)) {
             let batch: Vec<&Window> = chunk.iter().map(|&i| &windows[i]).collect();
             let means = self.mean_pooled(&batch)?;
@@ -340,31 +351,13 @@ impl Throughput {
 }
 
 impl TextEncoder {
-    /// Encodes `texts` as passages once, timed, and times tokenising them apart.
+    /// Encodes `texts` as passages once, timed; tokenising and cutting into windows is timed as its part.
     pub fn throughput(&self, texts: &[&str]) -> Result<Throughput> {
-        let prompt = &self.prompts.passage;
-        let inputs: Vec<String> = texts.iter().map(|t| format!("{prompt}{t}")).collect();
         let started = std::time::Instant::now();
-        let encodings = self.tokenizer.encode_batch(inputs, false).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let windows = self.windows(texts, TextRole::Passage)?;
         let tokenize_seconds = started.elapsed().as_secs_f64();
-        let extra = self.specials.0.len() + self.specials.1.len();
-        let room = self.window - extra;
-        let tokens = encodings
-            .iter()
-            .map(|e| {
-                let n = e.get_ids().len();
-                let windows = match self.config.long_texts {
-                    LongTexts::Truncate => 1,
-                    LongTexts::Windows => n.div_ceil(room).max(1),
-                };
-                match self.config.long_texts {
-                    LongTexts::Truncate => n.min(room) + extra,
-                    LongTexts::Windows => n + windows * extra,
-                }
-            })
-            .sum();
-        let started = std::time::Instant::now();
-        self.encode(texts)?;
+        let tokens = windows.iter().map(|w| w.ids.len()).sum();
+        self.encode_windows(&windows, texts.len())?;
         Ok(Throughput { texts: texts.len(), tokens, seconds: started.elapsed().as_secs_f64(), tokenize_seconds })
     }
 }
