@@ -59,6 +59,11 @@ pub enum BenchCommand {
         /// Seed.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Ranking models to measure side by side, each request ranked by every one in turn
+        /// (comma-separated directories; default DATA_DIR/models/ranking). E.g. a gbdt model and a
+        /// linear one trained with `passeur train ranking --model linear --model-dir DIR`.
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<std::path::PathBuf>,
     },
     /// The service on DATA_DIR over loopback, open-loop: GET /health (baseline), recommendations alone,
     /// recommendations mixed with event writes; throughput, p50/p90/p99, errors. Writes events into DATA_DIR.
@@ -114,7 +119,9 @@ pub fn run(data_dir: &Path, command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Index { offers, dim, queries, seed, ann } => {
             crate::bench_index::run(data_dir, offers, dim, queries, seed, &ann)
         }
-        BenchCommand::Ranking { candidates, users, seed } => crate::ranking::bench(data_dir, candidates, users, seed),
+        BenchCommand::Ranking { candidates, users, seed, models } => {
+            crate::ranking::bench(data_dir, candidates, users, seed, &models)
+        }
         BenchCommand::Serve { rate, seconds, event_share, seed } => {
             crate::serve::bench(data_dir, rate, seconds, event_share, seed)
         }

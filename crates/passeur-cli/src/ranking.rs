@@ -44,6 +44,25 @@ pub struct TrainRankingArgs {
     /// Seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// The heads: gbdt (LightGBM trees) or linear (linfa logistic regressions).
+    #[arg(long, default_value = "gbdt")]
+    model: String,
+    /// What the trees learn: binary (two heads), three-class (seen / consulted / booked, pass Culture's
+    /// 2024 model) or regression (click + booking × (1 + Δdiv), the deck's 2023 model).
+    #[arg(long, default_value = "binary")]
+    objective: String,
+    /// Unshown candidates added per served list as negatives (0: impressions only).
+    #[arg(long, default_value_t = TrainConfig::default().negatives)]
+    negatives: usize,
+    /// Boosting rounds at most (gbdt).
+    #[arg(long, default_value_t = passeur_ranking::GbdtConfig::default().max_rounds)]
+    max_rounds: usize,
+    /// Leaves per tree (gbdt).
+    #[arg(long, default_value_t = passeur_ranking::GbdtConfig::default().num_leaves)]
+    num_leaves: usize,
+    /// Shrinkage (gbdt).
+    #[arg(long, default_value_t = passeur_ranking::GbdtConfig::default().learning_rate)]
+    learning_rate: f64,
     /// Writes the held-out quality as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -165,12 +184,27 @@ pub fn train(data_dir: &Path, args: &TrainRankingArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let (retrieval_dir, model_dir) = dirs(data_dir, &args.retrieval_dir, &args.model_dir);
     let rules = load_rules(&args.rules)?;
+    let Some(model_kind) = passeur_ranking::ModelKind::parse(&args.model) else {
+        bail!("--model: {:?} is not gbdt or linear", args.model);
+    };
+    let Some(objective) = passeur_ranking::GbdtObjective::parse(&args.objective) else {
+        bail!("--objective: {:?} is not binary, three-class or regression", args.objective);
+    };
     let config = TrainConfig {
         seed: args.seed,
         l2: args.l2,
         max_iterations: args.max_iterations,
         valid_days: args.valid_days,
         max_examples: args.max_examples,
+        model: model_kind,
+        objective,
+        negatives: args.negatives,
+        gbdt: passeur_ranking::GbdtConfig {
+            max_rounds: args.max_rounds,
+            num_leaves: args.num_leaves,
+            learning_rate: args.learning_rate,
+            ..passeur_ranking::GbdtConfig::default()
+        },
         ..TrainConfig::default()
     };
     config.validate()?;
@@ -183,32 +217,64 @@ pub fn train(data_dir: &Path, args: &TrainRankingArgs) -> Result<ExitCode> {
     let examples = build_examples(&data, &rules, &sources, &config, cut, keep, &|n| bar.inc(n as u64))?;
     bar.finish_and_clear();
     let held_out = examples.held_out.iter().filter(|h| **h).count();
+    let sampled = examples.sampled.iter().filter(|s| **s).count();
     out!(
-        "{} examples ({} training, {} held out from {}), {} features, built in {:.1} s",
+        "{} examples ({} training, {} held out from {}; {} of them unshown candidates), {} features, built in {:.1} s",
         examples.len(),
         examples.len() - held_out,
         held_out,
         passeur_domain::Timestamp(cut),
+        sampled,
         examples.dim,
         built.elapsed().as_secs_f64()
     );
-    let fitted = Instant::now();
-    let (model, quality) = fit(&examples, &config, cut, &data.retrieval_version)?;
-    out!("fitted both heads with linfa in {:.1} s", fitted.elapsed().as_secs_f64());
+    let heads = match (model_kind, objective) {
+        (passeur_ranking::ModelKind::Gbdt, passeur_ranking::GbdtObjective::Binary) => 2,
+        _ => 1,
+    };
+    let rounds = if model_kind == passeur_ranking::ModelKind::Linear {
+        indicatif::ProgressBar::hidden()
+    } else {
+        progress::bar((config.gbdt.max_rounds * heads) as u64, "rounds")
+    };
+    let (model, quality, report) = fit(&examples, &config, cut, &data.retrieval_version, &|n| rounds.inc(n as u64))?;
+    rounds.finish_and_clear();
+    let how = match model_kind {
+        passeur_ranking::ModelKind::Linear => "linfa logistic regressions".to_owned(),
+        passeur_ranking::ModelKind::Gbdt => {
+            let kept: Vec<String> =
+                report.rounds.iter().map(|(n, best, ran)| format!("{n}: {best} trees kept of {ran} grown")).collect();
+            format!("LightGBM, objective {} ({})", args.objective, kept.join(", "))
+        }
+    };
+    out!("fitted {how} in {:.1} s", report.seconds);
     model.save(&model_dir)?;
     out!("{}", quality_table(&quality));
     out!("{}", reliability(&quality.click));
     out!("{}", reliability(&quality.booking));
-    let mut weights: Vec<(&str, f32, f32)> = model
-        .features
-        .iter()
-        .zip(model.click.weights.iter().zip(&model.booking.weights))
-        .map(|(n, (c, b))| (n.as_str(), *c, *b))
-        .collect();
-    weights.sort_by(|a, b| b.2.abs().total_cmp(&a.2.abs()));
-    out!("largest p(booking) weights (standardised features): feature, p_click weight, p_booking weight");
-    for (name, c, b) in weights.iter().take(12) {
-        out!("  {name:<28} {c:>8.3} {b:>8.3}");
+    match (&model.click, &model.booking) {
+        (passeur_ranking::Head::Linear(click), passeur_ranking::Head::Linear(booking)) => {
+            let mut weights: Vec<(&str, f32, f32)> = model
+                .features
+                .iter()
+                .zip(click.weights.iter().zip(&booking.weights))
+                .map(|(n, (c, b))| (n.as_str(), *c, *b))
+                .collect();
+            weights.sort_by(|a, b| b.2.abs().total_cmp(&a.2.abs()));
+            out!("largest p(booking) weights (standardised features): feature, p_click weight, p_booking weight");
+            for (name, c, b) in weights.iter().take(12) {
+                out!("  {name:<28} {c:>8.3} {b:>8.3}");
+            }
+        }
+        _ => {
+            out!(
+                "feature importances (share of split gain; all of them in {}):",
+                model_dir.join("importances.tsv").display()
+            );
+            for line in model.importance_table().lines().take(16) {
+                out!("  {}", line.replace('\t', "  "));
+            }
+        }
     }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&quality)?)
@@ -250,23 +316,38 @@ pub fn eval(data_dir: &Path, args: &EvalRankingArgs) -> Result<ExitCode> {
 }
 
 /// `passeur bench ranking`: features, both heads, Δdiv, the objective, the cut and the mixing for
-/// `candidates` offers per user, on the data directory's trained models.
-pub fn bench(data_dir: &Path, candidates: usize, users: usize, seed: u64) -> Result<ExitCode> {
+/// `candidates` offers per user, for every model of `models` on the same requests in turn, with the
+/// bare retrieval dot products as the baseline.
+pub fn bench(data_dir: &Path, candidates: usize, users: usize, seed: u64, models: &[PathBuf]) -> Result<ExitCode> {
     let retrieval_dir = data_dir.join("models").join("retrieval");
-    let model = RankingModel::load(&data_dir.join("models").join("ranking"))
-        .context("bench ranking needs trained models: run `passeur train retrieval` and `passeur train ranking`")?;
+    let dirs: Vec<PathBuf> =
+        if models.is_empty() { vec![data_dir.join("models").join("ranking")] } else { models.to_vec() };
+    let models: Vec<RankingModel> = dirs
+        .iter()
+        .map(|d| {
+            RankingModel::load(d).with_context(|| {
+                format!(
+                    "bench ranking needs trained models in {}: run `passeur train retrieval` and `passeur train ranking`",
+                    d.display()
+                )
+            })
+        })
+        .collect::<Result<_>>()?;
     let rules = load_rules("deck")?;
     let data = load_data(data_dir, &retrieval_dir)?;
     let now = data.dataset.now.0;
     let config = RankConfig::default();
-    let ranker =
-        Ranker::new(&model, &data.table, &data.popularity, &rules, config.clone(), &data.item_vectors, data.dim)?;
+    let rankers: Vec<Ranker<'_>> = models
+        .iter()
+        .map(|m| Ranker::new(m, &data.table, &data.popularity, &rules, config.clone(), &data.item_vectors, data.dim))
+        .collect::<std::result::Result<_, _>>()?;
     let snapshot = data.popularity.snapshot(&data.table, now, &config.sources);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n = data.table.len();
     let count = candidates.min(n);
     let mut scratch = Scratch::default();
-    let (mut rank_us, mut dot_us) = (Vec::new(), Vec::new());
+    let mut rank_us: Vec<Vec<f64>> = vec![Vec::new(); rankers.len()];
+    let mut dot_us = Vec::new();
     let mut sink = 0.0f64;
     for _ in 0..users {
         let u = rng.random_range(0..data.dataset.users.len());
@@ -298,26 +379,45 @@ pub fn bench(data_dir: &Path, candidates: usize, users: usize, seed: u64) -> Res
             sink += f64::from(passeur_ranking::features::dot(&vector, data.item_vector(c.offer)));
         }
         dot_us.push(t.elapsed().as_secs_f64() * 1e6);
-        let t = Instant::now();
-        let list = ranker.rank(&request, &cands, &snapshot, Policy::Objective { lambda: config.lambda }, &mut scratch);
-        rank_us.push(t.elapsed().as_secs_f64() * 1e6);
-        sink += list.first().map_or(0.0, |r| r.score);
+        for (ranker, times) in rankers.iter().zip(&mut rank_us) {
+            let t = Instant::now();
+            let list =
+                ranker.rank(&request, &cands, &snapshot, Policy::Objective { lambda: config.lambda }, &mut scratch);
+            times.push(t.elapsed().as_secs_f64() * 1e6);
+            sink += list.first().map_or(0.0, |r| r.score);
+        }
     }
     let pct = |v: &mut Vec<f64>, q: f64| {
         v.sort_by(f64::total_cmp);
         v[((v.len() as f64 - 1.0) * q).round() as usize]
     };
-    let (p50, p99) = (pct(&mut rank_us, 0.5), pct(&mut rank_us, 0.99));
     let base = pct(&mut dot_us, 0.5);
     out!(
-        "ranking {count} candidates ({} features, 2 heads, Δdiv, objective, top {}, {:?} mixing to {}), {users} users:",
-        ranker.space().dim(),
+        "ranking {count} candidates ({} features, 2 heads, Δdiv, objective, top {}, {:?} mixing to {}), {users} users, \
+         every model on the same requests:",
+        rankers[0].space().dim(),
         config.keep,
         config.mixing,
         config.list_len
     );
-    out!("  p50 {:.3} ms, p99 {:.3} ms (target < 2 ms)", p50 / 1e3, p99 / 1e3);
-    out!("  baseline (retrieval dot products only) p50 {:.3} ms; ranking/baseline = {:.1}×", base / 1e3, p50 / base);
+    out!("| model | trees | p50 ms | p99 ms | p50 / baseline |");
+    out!("| --- | --- | --- | --- | --- |");
+    for ((model, dir), times) in models.iter().zip(&dirs).zip(&mut rank_us) {
+        let (p50, p99) = (pct(times, 0.5), pct(times, 0.99));
+        let trees: usize = [&model.click, &model.booking]
+            .iter()
+            .map(|h| if let passeur_ranking::Head::Trees(t) = h { t.trees.len() } else { 0 })
+            .sum();
+        out!(
+            "| {} ({}) | {trees} | {:.3} | {:.3} | {:.1}× |",
+            model.kind().name(),
+            dir.display(),
+            p50 / 1e3,
+            p99 / 1e3,
+            p50 / base
+        );
+    }
+    out!("baseline (retrieval dot products only): p50 {:.3} ms; target: p99 < 2 ms", base / 1e3);
     out!("  ({sink:.1})");
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,8 @@
 //! that name the offending field.
 
 use crate::error::{RankingError, Result};
+use crate::gbdt::{GbdtConfig, GbdtObjective};
+use crate::model::ModelKind;
 use serde::{Deserialize, Serialize};
 
 /// Where candidates come from, and what makes a user cold.
@@ -158,6 +160,20 @@ pub struct TrainConfig {
     /// The last days before the held-out period recalibrate the heads (Platt scaling of their log-odds):
     /// behaviour drifts over a year, and the most recent logs say how much (0: no recalibration).
     pub calibration_days: i64,
+    /// Linear heads or gradient-boosted trees.
+    pub model: ModelKind,
+    /// What the trees learn (gbdt only): two binary heads, the 2024 three-class model, or the 2023
+    /// regression.
+    pub objective: GbdtObjective,
+    /// LightGBM's settings.
+    pub gbdt: GbdtConfig,
+    /// Unshown candidates added per served list, labelled by what followed like the impressions
+    /// (0: impressions only). The served lists were drawn by the app's showing policy, while the
+    /// ranker orders retrieval's candidates: these negatives, the best-scored of `negative_pool`
+    /// random bookable offers near the user, teach the heads what is not shown, and so not booked.
+    pub negatives: usize,
+    /// Offers drawn per list to choose the negatives from.
+    pub negative_pool: usize,
 }
 
 impl Default for TrainConfig {
@@ -172,6 +188,11 @@ impl Default for TrainConfig {
             booking_window_s: 86_400,
             reference_sample: 2_048,
             calibration_days: 14,
+            model: ModelKind::Gbdt,
+            objective: GbdtObjective::Binary,
+            gbdt: GbdtConfig::default(),
+            negatives: 8,
+            negative_pool: 512,
         }
     }
 }
@@ -201,6 +222,21 @@ impl TrainConfig {
         }
         if self.reference_sample == 0 {
             return bad("reference_sample", "must be at least 1".into());
+        }
+        if self.negatives > 0 && self.negative_pool < self.negatives {
+            return bad(
+                "negative_pool",
+                format!("{} is fewer than negatives ({})", self.negative_pool, self.negatives),
+            );
+        }
+        if self.model == ModelKind::Linear && self.objective != GbdtObjective::Binary {
+            return bad(
+                "objective",
+                "linear heads are binary: the three-class and regression objectives need gbdt".into(),
+            );
+        }
+        if self.model == ModelKind::Gbdt {
+            self.gbdt.validate()?;
         }
         Ok(())
     }

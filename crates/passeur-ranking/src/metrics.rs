@@ -113,6 +113,20 @@ pub struct HeadQuality {
 }
 
 impl HeadQuality {
+    /// Measures scores that are not probabilities (the 2023 regression) against labels: AUC only
+    /// (log-losses are NaN, the reliability table empty).
+    pub fn measure_scores(head: &str, scores: &[f32], labels: &[bool]) -> HeadQuality {
+        HeadQuality {
+            head: head.to_owned(),
+            examples: labels.len(),
+            positives: labels.iter().filter(|l| **l).count(),
+            auc: auc(scores, labels),
+            log_loss: f64::NAN,
+            baseline_log_loss: f64::NAN,
+            calibration: calibration(&[], &[], 10),
+        }
+    }
+
     /// Measures predictions against labels; `base_rate` is the training rate of positives.
     pub fn measure(head: &str, predicted: &[f32], labels: &[bool], base_rate: f64) -> HeadQuality {
         let constant = vec![base_rate as f32; labels.len()];

@@ -6,6 +6,7 @@
 use crate::config::TrainConfig;
 use crate::error::{RankingError, Result};
 use crate::features::FeatureSpace;
+use crate::gbdt::{GbdtObjective, TreeEnsemble};
 use linfa::prelude::*;
 use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2};
@@ -156,6 +157,166 @@ pub fn design_matrix(x: &[f32], dim: usize, rows: &[usize], mean: &[f32], scale:
     m
 }
 
+/// A tree model's head: LightGBM's trees around a base score, read through a link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TreeHead {
+    /// `p_click`, `p_booking` or `score` (the 2023 regression).
+    pub name: String,
+    /// What the trees were trained for.
+    pub objective: GbdtObjective,
+    /// Base score per output.
+    pub base: Vec<f64>,
+    /// For the three-class model: the classes whose probabilities this head adds (1 consulted, 2 booked).
+    pub classes: Vec<usize>,
+    /// Platt scaling (a, b) of the head's log-odds, fitted on the calibration period (1, 0: none).
+    pub scaling: (f64, f64),
+    /// The trees.
+    pub trees: TreeEnsemble,
+}
+
+impl TreeHead {
+    /// The head's value from the raw sums of one row (`outputs` values).
+    #[inline]
+    pub fn from_raw(&self, raw: &[f64]) -> f64 {
+        match self.objective {
+            GbdtObjective::Binary => {
+                let z = raw[0] + self.base[0];
+                sigmoid64(self.scaling.0 * z + self.scaling.1)
+            }
+            GbdtObjective::ThreeClass => {
+                let mut z = [0f64; 3];
+                for k in 0..3 {
+                    z[k] = raw[k] + self.base[k];
+                }
+                let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let e = z.map(|v| (v - m).exp());
+                let p = self.classes.iter().map(|&k| e[k]).sum::<f64>() / e.iter().sum::<f64>();
+                let p = p.clamp(1e-12, 1.0 - 1e-12);
+                sigmoid64(self.scaling.0 * (p / (1.0 - p)).ln() + self.scaling.1)
+            }
+            GbdtObjective::Regression => raw[0] + self.base[0],
+        }
+    }
+
+    /// The head's value for one row of raw features.
+    pub fn value(&self, row: &[f32]) -> f64 {
+        let mut raw = [0f64; 3];
+        self.trees.add_raw(row, &mut raw[..self.trees.outputs]);
+        self.from_raw(&raw[..self.trees.outputs])
+    }
+}
+
+fn sigmoid64(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// One head of a ranking model: how a row of features becomes p(click) or p(booking).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Head {
+    /// A logistic regression.
+    Linear(LinearHead),
+    /// Gradient-boosted trees.
+    Trees(TreeHead),
+    /// A constant (the 2023 regression's p(booking): its one prediction is the whole score).
+    Constant {
+        /// The value.
+        constant: f64,
+    },
+}
+
+impl Head {
+    /// The head's value for one row of raw features.
+    #[inline]
+    pub fn value(&self, row: &[f32]) -> f64 {
+        match self {
+            Head::Linear(h) => f64::from(h.probability(row)),
+            Head::Trees(h) => h.value(row),
+            Head::Constant { constant } => *constant,
+        }
+    }
+
+    /// Values of `rows` (row-major) into `out`; trees are walked tree-major.
+    pub fn values(&self, rows: &[f32], dim: usize, out: &mut Vec<f64>) {
+        out.clear();
+        match self {
+            Head::Linear(h) => out.extend(rows.chunks_exact(dim).map(|r| f64::from(h.probability(r)))),
+            Head::Trees(h) => {
+                let k = h.trees.outputs;
+                let n = rows.len() / dim;
+                let mut raw = vec![0f64; n * k];
+                h.trees.add_raw_batch(rows, &mut raw);
+                out.extend(raw.chunks_exact(k).map(|r| h.from_raw(r)));
+            }
+            Head::Constant { constant } => out.extend(std::iter::repeat_n(*constant, rows.len() / dim)),
+        }
+    }
+
+    /// Which kind of model this is.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Head::Linear(_) => ModelKind::Linear,
+            Head::Trees(_) | Head::Constant { .. } => ModelKind::Gbdt,
+        }
+    }
+
+    fn check(&self, dim: usize, path: &Path) -> Result<()> {
+        let bad = |what: String| Err(RankingError::Data(format!("{}: {what}", path.display())));
+        match self {
+            Head::Linear(h) => {
+                if h.weights.len() != dim || h.mean.len() != dim || h.scale.len() != dim {
+                    return bad(format!("head {} has the wrong length", h.name));
+                }
+            }
+            Head::Trees(h) => {
+                if h.trees.features != dim {
+                    return bad(format!("head {} reads {} features, this build has {dim}", h.name, h.trees.features));
+                }
+                h.trees.check().map_err(|e| RankingError::Data(format!("{}: head {}: {e}", path.display(), h.name)))?;
+                let outputs = if h.objective == GbdtObjective::ThreeClass { 3 } else { 1 };
+                if h.trees.outputs != outputs || h.base.len() != outputs {
+                    return bad(format!("head {} has {} outputs for its objective", h.name, h.trees.outputs));
+                }
+                if h.classes.iter().any(|&c| c >= outputs) {
+                    return bad(format!("head {} adds a class it does not have", h.name));
+                }
+            }
+            Head::Constant { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+/// Linear heads or gradient-boosted trees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// Logistic regressions (linfa).
+    Linear,
+    /// Gradient-boosted trees (LightGBM).
+    #[default]
+    Gbdt,
+}
+
+impl ModelKind {
+    /// Parses `linear` or `gbdt`.
+    pub fn parse(text: &str) -> Option<ModelKind> {
+        match text {
+            "linear" => Some(ModelKind::Linear),
+            "gbdt" => Some(ModelKind::Gbdt),
+            _ => None,
+        }
+    }
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Linear => "linear",
+            ModelKind::Gbdt => "gbdt",
+        }
+    }
+}
+
 /// What a ranking model was trained on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
@@ -189,14 +350,18 @@ pub struct RankingModel {
     /// Feature names, in order.
     pub features: Vec<String>,
     /// p(click | shown).
-    pub click: LinearHead,
+    pub click: Head,
     /// p(booking | shown).
-    pub booking: LinearHead,
+    pub booking: Head,
     /// What it learned from.
     pub provenance: Provenance,
+    /// Split gain per feature of each tree head, in feature order (empty for linear heads).
+    #[serde(default)]
+    pub importances: Vec<(String, Vec<f64>)>,
 }
 
 const FILE: &str = "ranking.json";
+const IMPORTANCES: &str = "importances.tsv";
 
 impl RankingModel {
     /// Writes `ranking.json` in `dir` (written beside, then renamed: never half a file).
@@ -207,7 +372,41 @@ impl RankingModel {
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| RankingError::Json { path: path.display().to_string(), source: e })?;
         std::fs::write(&tmp, text).map_err(|e| RankingError::file(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| RankingError::file(&path, e))
+        std::fs::rename(&tmp, &path).map_err(|e| RankingError::file(&path, e))?;
+        if !self.importances.is_empty() {
+            let path = dir.join(IMPORTANCES);
+            std::fs::write(&path, self.importance_table()).map_err(|e| RankingError::file(&path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Split gain per feature of every tree model, as tab-separated text (`feature`, one column per
+    /// model, each normalised to sum 1), by decreasing gain of the last model.
+    pub fn importance_table(&self) -> String {
+        let mut out = String::from("feature");
+        for (name, _) in &self.importances {
+            out.push('\t');
+            out.push_str(name);
+        }
+        out.push('\n');
+        let totals: Vec<f64> = self.importances.iter().map(|(_, g)| g.iter().sum::<f64>().max(1e-300)).collect();
+        let mut order: Vec<usize> = (0..self.features.len()).collect();
+        if let Some((_, last)) = self.importances.last() {
+            order.sort_by(|&a, &b| last.get(b).unwrap_or(&0.0).total_cmp(last.get(a).unwrap_or(&0.0)));
+        }
+        for j in order {
+            out.push_str(&self.features[j]);
+            for ((_, g), total) in self.importances.iter().zip(&totals) {
+                out.push_str(&format!("\t{:.5}", g.get(j).unwrap_or(&0.0) / total));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Linear heads or trees.
+    pub fn kind(&self) -> ModelKind {
+        self.click.kind()
     }
 
     /// Reads `ranking.json` from `dir` and checks that its features are this build's.
@@ -226,12 +425,13 @@ impl RankingModel {
             )));
         }
         for head in [&model.click, &model.booking] {
-            if head.weights.len() != space.dim() || head.mean.len() != space.dim() || head.scale.len() != space.dim() {
-                return Err(RankingError::Data(format!("{}: head {} has the wrong length", path.display(), head.name)));
+            head.check(space.dim(), &path)?;
+        }
+        for head in [&mut model.click, &mut model.booking] {
+            if let Head::Linear(h) = head {
+                h.fold();
             }
         }
-        model.click.fold();
-        model.booking.fold();
         Ok(model)
     }
 }

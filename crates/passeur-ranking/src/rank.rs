@@ -171,7 +171,9 @@ fn newer_first(table: &OfferTable, a: u32, b: u32) -> Ordering {
 /// Scratch space reused across requests.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    row: Vec<f32>,
+    rows: Vec<f32>,
+    click: Vec<f64>,
+    booking: Vec<f64>,
 }
 
 impl<'a> Ranker<'a> {
@@ -330,12 +332,13 @@ impl<'a> Ranker<'a> {
         scratch: &mut Scratch,
     ) -> Vec<Ranked> {
         let dim = self.parts.space.dim();
-        scratch.row.resize(dim, 0.0);
+        scratch.rows.resize(candidates.len() * dim, 0.0);
         let view = request.vector.map(|v| RetrievalView::new(v, &self.parts.reference, self.dim, self.table.len()));
         let context = Request::at(request.now);
-        candidates
+        let scored: Vec<(f32, f32, passeur_diversity::Points)> = candidates
             .iter()
-            .map(|c| {
+            .zip(scratch.rows.chunks_exact_mut(dim))
+            .map(|(c, row)| {
                 let (score, rank) = match (request.vector, &view) {
                     (Some(v), Some(view)) => {
                         let s = dot(v, self.vector(c.offer));
@@ -353,10 +356,20 @@ impl<'a> Ranker<'a> {
                     &context,
                     c.offer,
                     (score, rank),
-                    &mut scratch.row,
+                    row,
                 );
-                let p_click = f64::from(self.model.click.probability(&scratch.row));
-                let p_booking = f64::from(self.model.booking.probability(&scratch.row));
+                (score, rank, points)
+            })
+            .collect();
+        // Both heads over the whole batch (trees are walked tree-major).
+        self.model.click.values(&scratch.rows, dim, &mut scratch.click);
+        self.model.booking.values(&scratch.rows, dim, &mut scratch.booking);
+        candidates
+            .iter()
+            .zip(scored)
+            .enumerate()
+            .map(|(i, (c, (score, rank, points)))| {
+                let (p_click, p_booking) = (scratch.click[i], scratch.booking[i]);
                 let value = match policy {
                     Policy::RetrievalOnly => f64::from(score),
                     Policy::Objective { lambda } => objective(p_click, p_booking, points.points, lambda),

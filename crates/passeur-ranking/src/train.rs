@@ -6,11 +6,14 @@
 
 use crate::config::{SourceConfig, TrainConfig};
 use crate::error::{RankingError, Result};
+use crate::features::slot;
 use crate::features::{FeatureSpace, OfferTable, Popularity, Request, RetrievalView, Snapshot, UserSnapshot, dot};
+use crate::gbdt::{self, GbdtObjective, TrainSet, Trained};
 use crate::metrics::HeadQuality;
-use crate::model::{LinearHead, Provenance, RankingModel, design_matrix, standardisation};
+use crate::model::{Head, LinearHead, ModelKind, Provenance, RankingModel, TreeHead, design_matrix, standardisation};
 use passeur_diversity::DiversificationRules;
 use passeur_domain::{GeoPoint, Offer, Timestamp, Venue};
+use passeur_index::{Filters, Near};
 use passeur_retrieval::bundle::{load_bundle, read_vectors};
 use passeur_retrieval::{Dataset, EventKind, TwoTower, UserRow, UserState};
 use passeur_store::RecordStore;
@@ -189,6 +192,8 @@ pub struct Examples {
     pub held_out: Vec<bool>,
     /// The impression's instant.
     pub at: Vec<i64>,
+    /// An unshown candidate added as a negative (false: a logged impression).
+    pub sampled: Vec<bool>,
 }
 
 impl Examples {
@@ -208,6 +213,7 @@ impl Examples {
         self.booking.append(&mut other.booking);
         self.held_out.append(&mut other.held_out);
         self.at.append(&mut other.at);
+        self.sampled.append(&mut other.sampled);
     }
 }
 
@@ -299,18 +305,15 @@ pub fn build_examples(
             }
             let vectors = data.model.user_vectors(rows, &ds.catalogue)?;
             let mut row = vec![0f32; dim];
+            let mut pool: Vec<(f32, u32)> = Vec::with_capacity(config.negative_pool);
             for (c, &(i, j)) in calls.iter().enumerate() {
                 let t = shown[i].at;
                 let uv = &vectors[c * data.dim..(c + 1) * data.dim];
                 let view = RetrievalView::new(uv, &reference, data.dim, n_offers);
                 let request = Request::at(t);
                 let snapshot = snapshots.at(t);
-                for k in i..j {
-                    if !keep[k] {
-                        continue;
-                    }
-                    let s = &shown[k];
-                    let score = dot(uv, data.item_vector(s.offer));
+                let mut push = |out: &mut Examples, offer: u32, at: i64, sampled: bool| {
+                    let score = dot(uv, data.item_vector(offer));
                     space.compute(
                         &data.table,
                         &data.popularity,
@@ -318,16 +321,50 @@ pub fn build_examples(
                         &users[c],
                         rules,
                         sources,
-                        &Request { now: s.at, ..request },
-                        s.offer,
+                        &Request { now: at, ..request },
+                        offer,
                         (score, view.rank(score)),
                         &mut row,
                     );
                     out.x.extend_from_slice(&row);
-                    out.click.push(consulted.get(&s.offer).is_some_and(|t| within(t, s.at, config.click_window_s)));
-                    out.booking.push(booked.get(&s.offer).is_some_and(|t| within(t, s.at, config.booking_window_s)));
-                    out.held_out.push(s.at >= cut);
-                    out.at.push(s.at);
+                    out.click.push(consulted.get(&offer).is_some_and(|t| within(t, at, config.click_window_s)));
+                    out.booking.push(booked.get(&offer).is_some_and(|t| within(t, at, config.booking_window_s)));
+                    out.held_out.push(at >= cut);
+                    out.at.push(at);
+                    out.sampled.push(sampled);
+                };
+                for k in i..j {
+                    if keep[k] {
+                        push(&mut out, shown[k].offer, shown[k].at, false);
+                    }
+                }
+                if config.negatives == 0 || !keep[i..j].iter().any(|k| *k) {
+                    continue;
+                }
+                // Unshown candidates: the best retrieval scores among random offers this user could book now.
+                let user = &users[c];
+                let filters = Filters {
+                    max_price_cents: Some(user.credit_cents.max(0)),
+                    bookable_at: Some(t),
+                    near: user.home.map(|point| Near { point, radius_km: sources.radius_km, include_digital: true }),
+                    user_age: Some(user.age(t)),
+                    ..Filters::default()
+                };
+                pool.clear();
+                for _ in 0..config.negative_pool {
+                    let o = rng.random_range(0..n_offers as u32);
+                    if user.booked.contains(&o)
+                        || shown[i..j].iter().any(|s| s.offer == o)
+                        || !filters.matches(&data.table.columns[o as usize])
+                    {
+                        continue;
+                    }
+                    pool.push((dot(uv, data.item_vector(o)), o));
+                }
+                pool.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                pool.dedup_by_key(|p| p.1);
+                for &(_, o) in pool.iter().take(config.negatives) {
+                    push(&mut out, o, t, true);
                 }
             }
             progress(1);
@@ -350,14 +387,28 @@ pub struct Quality {
     pub booking: HeadQuality,
 }
 
-/// Fits both heads on the training rows of `examples` and measures them on the held-out rows.
+/// How the heads were fitted.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FitReport {
+    /// `linear` or `gbdt`.
+    pub model: &'static str,
+    /// Seconds spent fitting (both heads, calibration included).
+    pub seconds: f64,
+    /// Per tree model: its name, the iteration kept and the rounds run.
+    pub rounds: Vec<(String, usize, usize)>,
+}
+
+/// Fits both heads on the training rows of `examples` and measures them on the held-out rows;
+/// `progress` is called after each boosting round (gbdt).
 pub fn fit(
     examples: &Examples,
     config: &TrainConfig,
     cut: i64,
     retrieval_version: &str,
-) -> Result<(RankingModel, Quality)> {
+    progress: &dyn Fn(usize),
+) -> Result<(RankingModel, Quality, FitReport)> {
     config.validate()?;
+    let started = std::time::Instant::now();
     let dim = examples.dim;
     let calibration_from = cut - config.calibration_days * DAY;
     let calibration: Vec<usize> =
@@ -373,38 +424,168 @@ pub fn fit(
             valid.len()
         )));
     }
-    let train_x: Vec<f32> = train.iter().flat_map(|&i| examples.x[i * dim..(i + 1) * dim].iter().copied()).collect();
-    let (mean, scale) = standardisation(&train_x, dim);
-    let rows: Vec<usize> = (0..train.len()).collect();
-    let matrix = design_matrix(&train_x, dim, &rows, &mean, &scale);
-    drop(train_x);
     let labels = |which: &[bool], rows: &[usize]| -> Vec<bool> { rows.iter().map(|&i| which[i]).collect() };
+    let rows_of = |rows: &[usize]| -> Vec<f32> {
+        rows.iter().flat_map(|&i| examples.x[i * dim..(i + 1) * dim].iter().copied()).collect()
+    };
     let click_train = labels(&examples.click, &train);
     let booking_train = labels(&examples.booking, &train);
-    let mut click = LinearHead::fit("p_click", &matrix, &click_train, (&mean, &scale), config)?;
-    let mut booking = LinearHead::fit("p_booking", &matrix, &booking_train, (&mean, &scale), config)?;
-    drop(matrix);
-    let calibration_x: Vec<f32> =
-        calibration.iter().flat_map(|&i| examples.x[i * dim..(i + 1) * dim].iter().copied()).collect();
-    let click_scaling = click.recalibrate(&calibration_x, &labels(&examples.click, &calibration))?;
-    let booking_scaling = booking.recalibrate(&calibration_x, &labels(&examples.booking, &calibration))?;
-    drop(calibration_x);
+    let mut report = FitReport { model: config.model.name(), seconds: 0.0, rounds: Vec::new() };
+    let mut importances = Vec::new();
+    let (click, booking, click_scaling, booking_scaling) = match config.model {
+        ModelKind::Linear => {
+            let train_x = rows_of(&train);
+            let (mean, scale) = standardisation(&train_x, dim);
+            let rows: Vec<usize> = (0..train.len()).collect();
+            let matrix = design_matrix(&train_x, dim, &rows, &mean, &scale);
+            drop(train_x);
+            let mut click = LinearHead::fit("p_click", &matrix, &click_train, (&mean, &scale), config)?;
+            let mut booking = LinearHead::fit("p_booking", &matrix, &booking_train, (&mean, &scale), config)?;
+            drop(matrix);
+            let calibration_x = rows_of(&calibration);
+            let click_scaling = click.recalibrate(&calibration_x, &labels(&examples.click, &calibration))?;
+            let booking_scaling = booking.recalibrate(&calibration_x, &labels(&examples.booking, &calibration))?;
+            (Head::Linear(click), Head::Linear(booking), click_scaling, booking_scaling)
+        }
+        ModelKind::Gbdt => {
+            let train_x = rows_of(&train);
+            let calibration_x = rows_of(&calibration);
+            if calibration.is_empty() {
+                return Err(RankingError::Config {
+                    field: "calibration_days",
+                    reason: "gbdt stops on the calibration period: it must hold impressions (calibration_days > 0)"
+                        .into(),
+                });
+            }
+            let monotone = monotone_constraints(dim);
+            let target = |rows: &[usize], which: Target| -> Vec<f32> {
+                rows.iter()
+                    .map(|&i| match which {
+                        Target::Click => f32::from(u8::from(examples.click[i])),
+                        Target::Booking => f32::from(u8::from(examples.booking[i])),
+                        Target::Class => {
+                            if examples.booking[i] {
+                                2.0
+                            } else if examples.click[i] {
+                                1.0
+                            } else {
+                                0.0
+                            }
+                        }
+                        Target::Deck => {
+                            let delta_div = examples.x[i * dim + slot::DELTA_DIV];
+                            f32::from(u8::from(examples.click[i]))
+                                + f32::from(u8::from(examples.booking[i])) * (1.0 + delta_div)
+                        }
+                    })
+                    .collect()
+            };
+            let mut run = |name: &str, objective: GbdtObjective, which: Target| -> Result<Trained> {
+                let (y, valid_y) = (target(&train, which), target(&calibration, which));
+                let set = TrainSet {
+                    x: &train_x,
+                    y: &y,
+                    valid_x: &calibration_x,
+                    valid_y: &valid_y,
+                    dim,
+                    monotone: &monotone,
+                };
+                let trained = gbdt::train(&set, objective, &config.gbdt, config.seed, progress)?;
+                report.rounds.push((name.to_owned(), trained.best_iteration, trained.valid_loss.len()));
+                importances.push((name.to_owned(), trained.gain.clone()));
+                Ok(trained)
+            };
+            let tree_head = |name: &str, objective, trained: &Trained, classes: Vec<usize>| TreeHead {
+                name: name.to_owned(),
+                objective,
+                base: trained.base.clone(),
+                classes,
+                scaling: (1.0, 0.0),
+                trees: trained.trees.clone(),
+            };
+            let (mut click, mut booking) = match config.objective {
+                GbdtObjective::Binary => {
+                    let c = run("p_click", GbdtObjective::Binary, Target::Click)?;
+                    let b = run("p_booking", GbdtObjective::Binary, Target::Booking)?;
+                    (
+                        Head::Trees(tree_head("p_click", GbdtObjective::Binary, &c, Vec::new())),
+                        Head::Trees(tree_head("p_booking", GbdtObjective::Binary, &b, Vec::new())),
+                    )
+                }
+                GbdtObjective::ThreeClass => {
+                    let t = run("seen_consulted_booked", GbdtObjective::ThreeClass, Target::Class)?;
+                    (
+                        Head::Trees(tree_head("p_click", GbdtObjective::ThreeClass, &t, vec![1, 2])),
+                        Head::Trees(tree_head("p_booking", GbdtObjective::ThreeClass, &t, vec![2])),
+                    )
+                }
+                GbdtObjective::Regression => {
+                    let r = run("score", GbdtObjective::Regression, Target::Deck)?;
+                    (
+                        Head::Trees(tree_head("score", GbdtObjective::Regression, &r, Vec::new())),
+                        Head::Constant { constant: 0.0 },
+                    )
+                }
+            };
+            drop(train_x);
+            // Platt scaling of each probability head on the calibration period.
+            let scale = |head: &mut Head, y: &[bool]| -> Result<(f64, f64)> {
+                let Head::Trees(h) = head else { return Ok((1.0, 0.0)) };
+                if h.objective == GbdtObjective::Regression {
+                    return Ok((1.0, 0.0));
+                }
+                let mut p = Vec::new();
+                head.values(&calibration_x, dim, &mut p);
+                let logits: Vec<f64> = p
+                    .iter()
+                    .map(|&p| (p.clamp(1e-12, 1.0 - 1e-12) / (1.0 - p.clamp(1e-12, 1.0 - 1e-12))).ln())
+                    .collect();
+                let (a, b) = platt(&logits, y)?;
+                if let Head::Trees(h) = head {
+                    h.scaling = (a, b);
+                }
+                Ok((a, b))
+            };
+            let click_scaling = scale(&mut click, &labels(&examples.click, &calibration))?;
+            let booking_scaling = scale(&mut booking, &labels(&examples.booking, &calibration))?;
+            (click, booking, click_scaling, booking_scaling)
+        }
+    };
+    report.seconds = started.elapsed().as_secs_f64();
     let rate = |y: &[bool]| y.iter().filter(|b| **b).count() as f64 / y.len().max(1) as f64;
-    let predict = |head: &LinearHead| -> Vec<f32> {
-        valid.iter().map(|&i| head.probability(&examples.x[i * dim..(i + 1) * dim])).collect()
+    let valid_x = rows_of(&valid);
+    let predict = |head: &Head| -> Vec<f32> {
+        let mut out = Vec::new();
+        head.values(&valid_x, dim, &mut out);
+        out.into_iter().map(|v| v as f32).collect()
     };
-    let quality = Quality {
-        click: HeadQuality::measure("p_click", &predict(&click), &labels(&examples.click, &valid), rate(&click_train)),
-        booking: HeadQuality::measure(
-            "p_booking",
-            &predict(&booking),
-            &labels(&examples.booking, &valid),
-            rate(&booking_train),
-        ),
+    let quality = if matches!(&booking, Head::Constant { .. }) {
+        // The regression's one prediction is a score, not a probability: measure its ranking power.
+        let score = predict(&click);
+        Quality {
+            click: HeadQuality::measure_scores("score vs click", &score, &labels(&examples.click, &valid)),
+            booking: HeadQuality::measure_scores("score vs booking", &score, &labels(&examples.booking, &valid)),
+        }
+    } else {
+        Quality {
+            click: HeadQuality::measure(
+                "p_click",
+                &predict(&click),
+                &labels(&examples.click, &valid),
+                rate(&click_train),
+            ),
+            booking: HeadQuality::measure(
+                "p_booking",
+                &predict(&booking),
+                &labels(&examples.booking, &valid),
+                rate(&booking_train),
+            ),
+        }
     };
+    let names = FeatureSpace::new().names().to_vec();
     let model = RankingModel {
-        version: format!("ranking-{}-{}", Timestamp(cut).date(), config.seed),
-        features: FeatureSpace::new().names().to_vec(),
+        version: format!("ranking-{}-{}-{}", config.model.name(), Timestamp(cut).date(), config.seed),
+        features: names,
         click,
         booking,
         provenance: Provenance {
@@ -419,8 +600,46 @@ pub fn fit(
             retrieval_model: retrieval_version.to_owned(),
             config: config.clone(),
         },
+        importances,
     };
-    Ok((model, quality))
+    Ok((model, quality, report))
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    Click,
+    Booking,
+    Class,
+    Deck,
+}
+
+/// The trees' monotone constraints: with everything else equal, a dearer offer relative to the credit
+/// left, or one past it, never scores higher, and more credit never scores lower.
+pub fn monotone_constraints(dim: usize) -> Vec<i8> {
+    let mut m = vec![0i8; dim];
+    m[slot::PRICE_SHARE] = -1;
+    m[slot::OVER_CREDIT] = -1;
+    m[slot::USER_CREDIT] = 1;
+    m
+}
+
+/// Platt scaling: `(a, b)` of σ(a·logit + b) fitted on labels `y` (1, 0 with one class only).
+pub fn platt(logits: &[f64], y: &[bool]) -> Result<(f64, f64)> {
+    use linfa::prelude::*;
+    let positives = y.iter().filter(|b| **b).count();
+    if y.is_empty() || positives == 0 || positives == y.len() {
+        return Ok((1.0, 0.0));
+    }
+    let x = ndarray::Array2::from_shape_fn((y.len(), 1), |(i, _)| logits[i]);
+    let targets = ndarray::Array1::from_iter(y.iter().copied());
+    let data = linfa::DatasetBase::new(x.view(), targets);
+    let fitted = linfa_logistic::LogisticRegression::default()
+        .alpha(1e-3)
+        .max_iterations(100)
+        .fit(&data)
+        .map_err(|e| RankingError::Fit { head: "calibration", reason: e.to_string() })?;
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    Ok((sign * fitted.params()[0], sign * fitted.intercept()))
 }
 
 /// The cut between training and held-out impressions: `valid_days` before the last one.
