@@ -74,9 +74,10 @@ pub struct EvalRankingArgs {
     /// The retrieval model (default: DATA_DIR/models/retrieval).
     #[arg(long)]
     retrieval_dir: Option<PathBuf>,
-    /// The ranking model (default: DATA_DIR/models/ranking).
-    #[arg(long)]
-    model_dir: Option<PathBuf>,
+    /// The ranking model (default: DATA_DIR/models/ranking); several, comma-separated, are compared
+    /// on the same users and candidates (e.g. a gbdt and a linear model).
+    #[arg(long, value_delimiter = ',')]
+    model_dir: Vec<PathBuf>,
     /// Diversification rules: deck, weighted, or a TOML file.
     #[arg(long, default_value = "deck")]
     rules: String,
@@ -292,9 +293,13 @@ pub fn train(data_dir: &Path, args: &TrainRankingArgs) -> Result<ExitCode> {
 
 pub fn eval(data_dir: &Path, args: &EvalRankingArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let (retrieval_dir, model_dir) = dirs(data_dir, &args.retrieval_dir, &args.model_dir);
+    let (retrieval_dir, default_dir) = dirs(data_dir, &args.retrieval_dir, &None);
+    let model_dirs = if args.model_dir.is_empty() { vec![default_dir] } else { args.model_dir.clone() };
     let rules = load_rules(&args.rules)?;
-    let model = RankingModel::load(&model_dir).context("run `passeur train ranking` first")?;
+    let models: Vec<RankingModel> = model_dirs
+        .iter()
+        .map(|d| RankingModel::load(d).with_context(|| format!("{}: run `passeur train ranking` first", d.display())))
+        .collect::<Result<_>>()?;
     let data = load_data(data_dir, &retrieval_dir)?;
     let config = RankConfig {
         lambda: args.lambda,
@@ -305,10 +310,16 @@ pub fn eval(data_dir: &Path, args: &EvalRankingArgs) -> Result<ExitCode> {
     };
     config.validate()?;
     let eval = EvalConfig { users: args.users, seed: args.seed, lambdas: args.lambdas.clone(), cut: None };
-    let comparison = compare(&data, &model, &rules, &config, &eval)?;
-    out!("{}", format_comparison(&comparison));
+    let mut all = Vec::new();
+    for (model, dir) in models.iter().zip(&model_dirs) {
+        let comparison = compare(&data, model, &rules, &config, &eval)?;
+        out!("{} heads ({}, version {}):", model.kind().name(), dir.display(), model.version);
+        out!("{}", format_comparison(&comparison));
+        all.push(serde_json::json!({ "model_dir": dir, "model": model.kind().name(), "comparison": comparison }));
+    }
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&comparison)?)
+        let value = if all.len() == 1 { all[0]["comparison"].clone() } else { serde_json::Value::Array(all) };
+        std::fs::write(path, serde_json::to_string_pretty(&value)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     out!("total {:.1} s", started.elapsed().as_secs_f64());
