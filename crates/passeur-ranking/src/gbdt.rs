@@ -78,7 +78,7 @@ impl Default for GbdtConfig {
         GbdtConfig {
             max_rounds: 300,
             early_stopping_rounds: 20,
-            learning_rate: 0.15,
+            learning_rate: 0.3,
             num_leaves: 31,
             max_depth: 8,
             min_sum_hessian_in_leaf: 5.0,
@@ -173,6 +173,8 @@ pub struct TreeEnsemble {
     /// The nodes as walked (rebuilt from `nodes` by [`TreeEnsemble::prepare`]); `None` when a node
     /// needs LightGBM's missing-value rule, which the fast walk leaves out.
     fast: Option<Vec<FastNode>>,
+    /// Per tree: its depth (steps from the root to the deepest leaf), rebuilt with `fast`.
+    depths: Vec<u32>,
 }
 
 /// The saved form of [`TreeEnsemble`] (the walked nodes are rebuilt on load).
@@ -194,6 +196,7 @@ impl From<SavedEnsemble> for TreeEnsemble {
             nodes: s.nodes,
             leaves: s.leaves,
             fast: None,
+            depths: Vec::new(),
         };
         t.prepare();
         t
@@ -253,6 +256,23 @@ impl TreeEnsemble {
     /// Builds the walked nodes (after a change of `nodes`); only nodes without a missing-value rule
     /// (LightGBM's "none": NaN reads as 0, the case of features that never miss) are walked fast.
     pub fn prepare(&mut self) {
+        let depth_of = |root: i32| -> u32 {
+            let mut deepest = 0;
+            let mut stack = vec![(root, 0u32)];
+            while let Some((at, d)) = stack.pop() {
+                if at < 0 || at as usize >= self.nodes.len() {
+                    deepest = deepest.max(d);
+                    continue;
+                }
+                let node = &self.nodes[at as usize];
+                // Children come after their parent (checked on load): anything else ends the path.
+                for child in [node.left, node.right] {
+                    stack.push((if child >= 0 && child <= at { -1 } else { child }, d + 1));
+                }
+            }
+            deepest
+        };
+        self.depths = self.roots.iter().map(|&r| depth_of(r)).collect();
         self.fast = self.nodes.iter().all(|n| (n.decision >> 2) & 3 == 0).then(|| {
             self.nodes
                 .iter()
@@ -285,32 +305,24 @@ impl TreeEnsemble {
         const BLOCK: usize = 64;
         for block in (0..n).step_by(BLOCK) {
             let end = (block + BLOCK).min(n);
-            for (t, &root) in self.roots.iter().enumerate() {
+            for (t, (&root, &depth)) in self.roots.iter().zip(&self.depths).enumerate() {
                 let k = t % self.outputs;
                 let mut i = block;
                 while i < end {
                     let lanes = (end - i).min(LANES);
+                    // A fixed number of branch-free steps (the tree's depth): a lane at a leaf stays there.
                     let mut at = [root; LANES];
-                    loop {
-                        let mut live = false;
-                        for l in 0..lanes {
-                            let a = at[l];
-                            if a >= 0 {
-                                let node = &fast[a as usize];
-                                let mut x = rows[(i + l) * dim + node.feature as usize];
-                                if x.is_nan() {
-                                    x = 0.0;
-                                }
-                                at[l] = if x <= node.threshold { node.left } else { node.right };
-                                live = true;
-                            }
-                        }
-                        if !live {
-                            break;
+                    for _ in 0..depth {
+                        for (l, a) in at.iter_mut().enumerate().take(lanes) {
+                            let node = &fast[(*a).max(0) as usize];
+                            let x = rows[(i + l) * dim + node.feature as usize];
+                            let x = if x.is_nan() { 0.0 } else { x };
+                            let next = if x <= node.threshold { node.left } else { node.right };
+                            *a = if *a < 0 { *a } else { next };
                         }
                     }
-                    for l in 0..lanes {
-                        out[(i + l) * self.outputs + k] += self.leaves[!at[l] as usize];
+                    for (l, a) in at.iter().enumerate().take(lanes) {
+                        out[(i + l) * self.outputs + k] += self.leaves[!*a as usize];
                     }
                     i += lanes;
                 }
@@ -321,14 +333,22 @@ impl TreeEnsemble {
     /// Keeps the first `iterations` boosting rounds.
     pub fn truncate(&mut self, iterations: usize) {
         self.roots.truncate(iterations * self.outputs);
+        self.depths.truncate(self.roots.len());
     }
 
     /// Reads LightGBM's text model format (what `Booster::save_string` writes).
     pub fn from_lightgbm(text: &str, features: usize) -> Result<TreeEnsemble> {
         let bad = |what: String| RankingError::Data(format!("LightGBM model text: {what}"));
         let mut outputs = 1usize;
-        let mut ensemble =
-            TreeEnsemble { outputs: 1, features, roots: Vec::new(), nodes: Vec::new(), leaves: Vec::new(), fast: None };
+        let mut ensemble = TreeEnsemble {
+            outputs: 1,
+            features,
+            roots: Vec::new(),
+            nodes: Vec::new(),
+            leaves: Vec::new(),
+            fast: None,
+            depths: Vec::new(),
+        };
         let mut lines = text.lines().peekable();
         while let Some(line) = lines.next() {
             if let Some(v) = line.strip_prefix("num_tree_per_iteration=") {

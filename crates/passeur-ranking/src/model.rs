@@ -210,6 +210,9 @@ fn sigmoid64(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// Rows a parallel task of tree scoring takes.
+const PARALLEL_ROWS: usize = 128;
+
 /// One head of a ranking model: how a row of features becomes p(click) or p(booking).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -236,19 +239,29 @@ impl Head {
         }
     }
 
-    /// Values of `rows` (row-major) into `out`; trees are walked tree-major.
+    /// Values of `rows` (row-major) into `out`; trees are walked tree-major, blocks of rows in
+    /// parallel when there are many.
     pub fn values(&self, rows: &[f32], dim: usize, out: &mut Vec<f64>) {
+        use rayon::prelude::*;
+        let n = rows.len() / dim.max(1);
         out.clear();
+        out.resize(n, 0.0);
         match self {
-            Head::Linear(h) => out.extend(rows.chunks_exact(dim).map(|r| f64::from(h.probability(r)))),
+            Head::Linear(h) => {
+                out.iter_mut().zip(rows.chunks_exact(dim)).for_each(|(o, r)| *o = f64::from(h.probability(r)))
+            }
             Head::Trees(h) => {
                 let k = h.trees.outputs;
-                let n = rows.len() / dim;
-                let mut raw = vec![0f64; n * k];
-                h.trees.add_raw_batch(rows, &mut raw);
-                out.extend(raw.chunks_exact(k).map(|r| h.from_raw(r)));
+                let block = PARALLEL_ROWS;
+                out.par_chunks_mut(block).zip(rows.par_chunks(block * dim)).for_each(|(out, rows)| {
+                    let mut raw = vec![0f64; out.len() * k];
+                    h.trees.add_raw_batch(rows, &mut raw);
+                    for (o, r) in out.iter_mut().zip(raw.chunks_exact(k)) {
+                        *o = h.from_raw(r);
+                    }
+                });
             }
-            Head::Constant { constant } => out.extend(std::iter::repeat_n(*constant, rows.len() / dim)),
+            Head::Constant { constant } => out.fill(*constant),
         }
     }
 

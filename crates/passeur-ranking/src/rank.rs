@@ -12,6 +12,7 @@ use passeur_index::{Filters, VectorIndex};
 use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::borrow::Cow;
@@ -168,6 +169,18 @@ fn newer_first(table: &OfferTable, a: u32, b: u32) -> Ordering {
     table.facts[b as usize].created_at.cmp(&table.facts[a as usize].created_at).then(a.cmp(&b))
 }
 
+/// A candidate's values before it is explained.
+struct Values {
+    index: usize,
+    offer: u32,
+    value: f64,
+    p_click: f64,
+    p_booking: f64,
+    score: f32,
+    rank: f32,
+    points: passeur_diversity::Points,
+}
+
 /// Scratch space reused across requests.
 #[derive(Debug, Default)]
 pub struct Scratch {
@@ -316,9 +329,19 @@ impl<'a> Ranker<'a> {
         policy: Policy,
         scratch: &mut Scratch,
     ) -> Vec<Ranked> {
-        let mut scored = self.score(request, candidates, snapshot, policy, scratch);
-        scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.offer_id.cmp(&b.offer_id)));
-        scored.truncate(self.config.keep);
+        let mut values = self.values(request, candidates, snapshot, policy, scratch);
+        // The best `keep` first (ties by offer id), explained: only they become `Ranked`.
+        let ids = &self.table.ids;
+        let order = |a: &Values, b: &Values| {
+            b.value.total_cmp(&a.value).then_with(|| ids[a.offer as usize].cmp(&ids[b.offer as usize]))
+        };
+        let keep = self.config.keep.min(values.len());
+        if keep > 0 && keep < values.len() {
+            values.select_nth_unstable_by(keep - 1, order);
+            values.truncate(keep);
+        }
+        values.sort_by(order);
+        let scored = values.into_iter().map(|v| self.explain(request, &candidates[v.index], v)).collect();
         self.mix(scored)
     }
 
@@ -331,14 +354,30 @@ impl<'a> Ranker<'a> {
         policy: Policy,
         scratch: &mut Scratch,
     ) -> Vec<Ranked> {
+        let values = self.values(request, candidates, snapshot, policy, scratch);
+        values.into_iter().map(|v| self.explain(request, &candidates[v.index], v)).collect()
+    }
+
+    /// Features, both heads, Δdiv and the policy's value of every candidate, in candidate order.
+    fn values(
+        &self,
+        request: &UserRequest<'_>,
+        candidates: &[Candidate],
+        snapshot: &Snapshot,
+        policy: Policy,
+        scratch: &mut Scratch,
+    ) -> Vec<Values> {
         let dim = self.parts.space.dim();
         scratch.rows.resize(candidates.len() * dim, 0.0);
         let view = request.vector.map(|v| RetrievalView::new(v, &self.parts.reference, self.dim, self.table.len()));
         let context = Request::at(request.now);
-        let scored: Vec<(f32, f32, passeur_diversity::Points)> = candidates
-            .iter()
-            .zip(scratch.rows.chunks_exact_mut(dim))
-            .map(|(c, row)| {
+        // Features of blocks of candidates in parallel (a request's latency is what the blocks save).
+        let mut values: Vec<Values> = candidates
+            .par_iter()
+            .with_min_len(64)
+            .zip(scratch.rows.par_chunks_exact_mut(dim))
+            .enumerate()
+            .map(|(index, (c, row))| {
                 let (score, rank) = match (request.vector, &view) {
                     (Some(v), Some(view)) => {
                         let s = dot(v, self.vector(c.offer));
@@ -358,39 +397,39 @@ impl<'a> Ranker<'a> {
                     (score, rank),
                     row,
                 );
-                (score, rank, points)
+                Values { index, offer: c.offer, value: 0.0, p_click: 0.0, p_booking: 0.0, score, rank, points }
             })
             .collect();
         // Both heads over the whole batch (trees are walked tree-major).
         self.model.click.values(&scratch.rows, dim, &mut scratch.click);
         self.model.booking.values(&scratch.rows, dim, &mut scratch.booking);
-        candidates
-            .iter()
-            .zip(scored)
-            .enumerate()
-            .map(|(i, (c, (score, rank, points)))| {
-                let (p_click, p_booking) = (scratch.click[i], scratch.booking[i]);
-                let value = match policy {
-                    Policy::RetrievalOnly => f64::from(score),
-                    Policy::Objective { lambda } => objective(p_click, p_booking, points.points, lambda),
-                };
-                let f = &self.table.facts[c.offer as usize];
-                Ranked {
-                    offer_id: self.table.ids[c.offer as usize].clone(),
-                    offer: c.offer,
-                    category: self.table.columns[c.offer as usize].category.clone(),
-                    score: value,
-                    p_click,
-                    p_booking,
-                    delta_div: points.points,
-                    delta_div_criteria: points.criteria.iter().map(|c| c.name()).collect(),
-                    distance_km: distance(f.location, request.user.home),
-                    retrieval_score: score,
-                    retrieval_rank: rank as u32,
-                    origins: c.origins.clone(),
-                }
-            })
-            .collect()
+        for (i, v) in values.iter_mut().enumerate() {
+            v.p_click = scratch.click[i];
+            v.p_booking = scratch.booking[i];
+            v.value = match policy {
+                Policy::RetrievalOnly => f64::from(v.score),
+                Policy::Objective { lambda } => objective(v.p_click, v.p_booking, v.points.points, lambda),
+            };
+        }
+        values
+    }
+
+    fn explain(&self, request: &UserRequest<'_>, c: &Candidate, v: Values) -> Ranked {
+        let f = &self.table.facts[c.offer as usize];
+        Ranked {
+            offer_id: self.table.ids[c.offer as usize].clone(),
+            offer: c.offer,
+            category: self.table.columns[c.offer as usize].category.clone(),
+            score: v.value,
+            p_click: v.p_click,
+            p_booking: v.p_booking,
+            delta_div: v.points.points,
+            delta_div_criteria: v.points.criteria.iter().map(|c| c.name()).collect(),
+            distance_km: distance(f.location, request.user.home),
+            retrieval_score: v.score,
+            retrieval_rank: v.rank as u32,
+            origins: c.origins.clone(),
+        }
     }
 
     /// Cuts the scored list (best first) to `list_len` with the configured mixing and category cap.
