@@ -20,7 +20,7 @@ pub enum TrainCommand {
     /// Trains the two-tower retrieval model on the record store's interactions.
     Retrieval(Box<TrainRetrievalArgs>),
     /// Trains p(click) and p(booking) on the impression logs (needs a trained retrieval model).
-    Ranking(crate::ranking::TrainRankingArgs),
+    Ranking(Box<crate::ranking::TrainRankingArgs>),
 }
 
 /// `passeur eval ...`

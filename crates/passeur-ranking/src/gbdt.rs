@@ -380,20 +380,19 @@ impl TreeEnsemble {
             if fields.get("num_cat").is_some_and(|v| v.trim() != "0") {
                 return Err(bad(format!("{line}: categorical splits are not read")));
             }
+            let list = |key: &str| -> Result<Vec<&str>> {
+                Ok(fields.get(key).ok_or_else(|| bad(format!("{line}: no {key}")))?.split_whitespace().collect())
+            };
             let floats = |key: &str| -> Result<Vec<f64>> {
-                fields
-                    .get(key)
-                    .ok_or_else(|| bad(format!("{line}: no {key}")))?
-                    .split_whitespace()
-                    .map(|s| s.parse::<f64>().map_err(|_| bad(format!("{line}: {key} value {s:?}"))))
+                list(key)?
+                    .into_iter()
+                    .map(|s| s.parse().map_err(|_| bad(format!("{line}: {key} value {s:?}"))))
                     .collect()
             };
             let ints = |key: &str| -> Result<Vec<i64>> {
-                fields
-                    .get(key)
-                    .ok_or_else(|| bad(format!("{line}: no {key}")))?
-                    .split_whitespace()
-                    .map(|s| s.parse::<i64>().map_err(|_| bad(format!("{line}: {key} value {s:?}"))))
+                list(key)?
+                    .into_iter()
+                    .map(|s| s.parse().map_err(|_| bad(format!("{line}: {key} value {s:?}"))))
                     .collect()
             };
             let leaf_values = floats("leaf_value")?;
@@ -451,7 +450,7 @@ impl TreeEnsemble {
             }
             ensemble.roots.push(node_base as i32);
         }
-        if outputs == 0 || ensemble.roots.len() % outputs != 0 {
+        if outputs == 0 || !ensemble.roots.len().is_multiple_of(outputs) {
             return Err(bad(format!("{} trees for {outputs} outputs per round", ensemble.roots.len())));
         }
         ensemble.outputs = outputs;
@@ -462,7 +461,7 @@ impl TreeEnsemble {
     /// Checks that every index is in range (a loaded file may have been edited).
     pub fn check(&self) -> Result<()> {
         let bad = |what: String| Err(RankingError::Data(format!("tree ensemble: {what}")));
-        if self.outputs == 0 || self.roots.len() % self.outputs != 0 {
+        if self.outputs == 0 || !self.roots.len().is_multiple_of(self.outputs) {
             return bad(format!("{} trees for {} outputs", self.roots.len(), self.outputs));
         }
         let ok = |c: i32| if c >= 0 { (c as usize) < self.nodes.len() } else { (!c as usize) < self.leaves.len() };
@@ -557,7 +556,7 @@ pub fn train(
             for &c in set.y {
                 counts[(c as usize).min(2)] += 1.0;
             }
-            if counts.iter().any(|&c| c == 0.0) {
+            if counts.contains(&0.0) {
                 return Err(RankingError::Data(format!(
                     "gbdt: the training rows hold {counts:?} seen / consulted / booked: every class is needed"
                 )));
