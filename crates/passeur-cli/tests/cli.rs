@@ -240,7 +240,9 @@ fn get(url: &str) -> (u16, String) {
 #[test]
 fn the_demo_serves_with_the_multilingual_text_model() {
     use std::io::BufRead;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root =
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR when it runs tests"))
+            .join("../..");
     let tmp = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_passeur"))
         .current_dir(&root)

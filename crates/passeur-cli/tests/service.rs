@@ -1033,7 +1033,9 @@ async fn the_territory_view_counts_a_department_and_a_partner_sees_only_its_own_
 /// `tools/browser`; `scripts/test.sh` installs both). Screenshots go to `$PASSEUR_SCREENSHOTS` when set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inspector_pages_load_in_headless_chromium_and_agree_with_the_api() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root =
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR when it runs tests"))
+            .join("../..");
     let script = root.join("tools/browser/inspect.mjs");
     assert!(
         root.join("tools/browser/node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists(),

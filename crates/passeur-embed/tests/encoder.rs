@@ -5,9 +5,10 @@ use passeur_embed::{EmbedError, EncoderConfig, LongTexts, TextEncoder, offer_tex
 use std::path::PathBuf;
 
 fn model_dir() -> PathBuf {
-    std::env::var_os("PASSEUR_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"))
+    std::env::var_os("PASSEUR_MODEL_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR when it runs tests"))
+            .join("../../models/all-MiniLM-L6-v2")
+    })
 }
 
 fn encoder(batch_size: usize) -> TextEncoder {
@@ -16,7 +17,8 @@ fn encoder(batch_size: usize) -> TextEncoder {
 }
 
 fn e5_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/multilingual-e5-small")
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR when it runs tests"))
+        .join("../../models/multilingual-e5-small")
 }
 
 fn e5(batch_size: usize) -> TextEncoder {

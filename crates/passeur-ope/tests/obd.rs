@@ -22,9 +22,10 @@ struct Logged {
 }
 
 fn obd_csv() -> PathBuf {
-    let root = std::env::var_os("PASSEUR_OBD")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/datasets/obd"));
+    let root = std::env::var_os("PASSEUR_OBD").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR when it runs tests"))
+            .join("../../data/datasets/obd")
+    });
     let path = root.join("random/all/all.csv");
     assert!(
         path.exists(),

@@ -6,7 +6,8 @@ use passeur_store::{RecordStore, SqliteStore};
 use std::path::PathBuf;
 
 fn ml100k() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/datasets/ml-100k")
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR when it runs tests"))
+        .join("../../data/datasets/ml-100k")
 }
 
 #[test]

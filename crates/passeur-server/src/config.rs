@@ -267,7 +267,10 @@ mod tests {
 
     #[test]
     fn the_documented_file_is_the_defaults() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../passeur.toml");
+        let path = Path::new(
+            &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR when it runs tests"),
+        )
+        .join("../../passeur.toml");
         let config = ServerConfig::load(Some(&path), Vec::new()).unwrap();
         assert_eq!(config, ServerConfig::default());
     }
