@@ -287,7 +287,7 @@ impl TreeEnsemble {
     }
 
     /// Raw sums of `rows` (row-major, `features` each) into `out` (`outputs` per row), added to what
-    /// `out` holds. Rows go through each tree [`LANES`] at a time, so that their independent paths
+    /// `out` holds. Rows go through each tree eight at a time, so that their independent paths
     /// overlap, and blocks of rows stay in cache across the trees.
     pub fn add_raw_batch(&self, rows: &[f32], out: &mut [f64]) {
         let dim = self.features.max(1);
