@@ -509,8 +509,8 @@ pub struct Trained {
     pub valid_loss: Vec<f64>,
     /// The iteration kept (1-based).
     pub best_iteration: usize,
-    /// Split gain per feature (LightGBM's importance, over the trees kept... and past them: LightGBM's
-    /// booster is read before the cut).
+    /// Split gain per feature (LightGBM's importance over every tree grown, the ones past the best
+    /// iteration included: it is read from the booster before the cut).
     pub gain: Vec<f64>,
     /// LightGBM's text model, whole (before the cut).
     pub lightgbm_text: String,
@@ -637,9 +637,9 @@ pub fn train(
             }
             GbdtObjective::ThreeClass => {
                 for i in 0..n_train {
-                    let z: Vec<f64> = (0..3).map(|k| raw[k * rows + i] + base[k]).collect();
+                    let z: [f64; 3] = std::array::from_fn(|k| raw[k * rows + i] + base[k]);
                     let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
+                    let e = z.map(|v| (v - m).exp());
                     let s: f64 = e.iter().sum();
                     for k in 0..3 {
                         let p = e[k] / s;
@@ -709,7 +709,7 @@ fn validation_loss(
                 -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
             }
             GbdtObjective::ThreeClass => {
-                let z: Vec<f64> = (0..3).map(|k| raw[k * rows + i] + base[k]).collect();
+                let z: [f64; 3] = std::array::from_fn(|k| raw[k * rows + i] + base[k]);
                 let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let log_sum = m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
                 log_sum - z[(y as usize).min(2)]
