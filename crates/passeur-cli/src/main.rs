@@ -24,6 +24,7 @@ mod diversity;
 mod embed;
 mod index;
 mod insight;
+mod journeys;
 mod ope;
 mod progress;
 mod ranking;
@@ -137,6 +138,6 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ope(args) => ope::run(&cli.data_dir, &args),
         Command::Territory(args) => insight::territory(&cli.data_dir, &args),
         Command::Report(args) => report::run(&cli.data_dir, &args),
-        Command::Simulate(command) => ope::simulate(command),
+        Command::Simulate(command) => ope::simulate(&cli.data_dir, command),
     }
 }

@@ -246,6 +246,9 @@ fn parse_scale(name: &str) -> Result<Scale, String> {
 /// The simulator's studies.
 #[derive(Debug, clap::Subcommand)]
 pub enum SimulateCommand {
+    /// Closed-loop journeys: the service's own engine serves simulated young people week after week; a
+    /// league of policies compared on bookings and the diversification of practices, with intervals.
+    Journeys(Box<crate::journeys::JourneysArgs>),
     /// Every estimator's error against the exact truth, for targets over λ and τ, over seeds.
     Ope {
         /// World: small, medium or large.
@@ -297,8 +300,9 @@ pub enum SimulateCommand {
 }
 
 /// Runs a simulator study.
-pub fn simulate(command: SimulateCommand) -> Result<ExitCode> {
+pub fn simulate(data_dir: &std::path::Path, command: SimulateCommand) -> Result<ExitCode> {
     match command {
+        SimulateCommand::Journeys(args) => return crate::journeys::journeys(data_dir, &args),
         SimulateCommand::Ope { scale, world_seed, users, rounds, seeds, json } => {
             let started = Instant::now();
             let world = World::generate(WorldConfig::for_scale(scale, world_seed));

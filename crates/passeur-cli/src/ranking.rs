@@ -121,15 +121,21 @@ fn dirs(data_dir: &Path, retrieval: &Option<PathBuf>, ranking: &Option<PathBuf>)
     )
 }
 
-/// Parses `none`, `round-robin` or `mmr:WEIGHT`.
+/// Parses `none`, `round-robin`, `mmr:WEIGHT` or `dpp:THETA`.
 pub fn parse_mixing(text: &str) -> Result<Mixing> {
     Ok(match text {
         "none" => Mixing::None,
         "round-robin" => Mixing::RoundRobin,
-        other => match other.strip_prefix("mmr:").map(str::parse::<f64>) {
-            Some(Ok(diversity)) => Mixing::Mmr { diversity },
-            _ => bail!("--mixing: {other:?} is not none, round-robin or mmr:WEIGHT (e.g. mmr:0.3)"),
-        },
+        other => {
+            match (other.strip_prefix("mmr:").map(str::parse::<f64>), other.strip_prefix("dpp:").map(str::parse::<f64>))
+            {
+                (Some(Ok(diversity)), _) => Mixing::Mmr { diversity },
+                (_, Some(Ok(theta))) => Mixing::Dpp { theta },
+                _ => bail!(
+                    "--mixing: {other:?} is not none, round-robin, mmr:WEIGHT or dpp:THETA (e.g. mmr:0.3, dpp:0.7)"
+                ),
+            }
+        }
     })
 }
 

@@ -66,6 +66,29 @@ pub enum Mixing {
         /// Weight of the similarity penalty, 0..1.
         diversity: f64,
     },
+    /// Greedy MAP inference of a k-DPP (Chen, Zhang & Zhou, NeurIPS 2018, "Fast greedy MAP inference for
+    /// determinantal point processes"), the mixing pass Culture and Inria prototyped (arXiv:2509.10392):
+    /// kernel L = diag(r) · S · diag(r), S the cosine similarity of item vectors and
+    /// r = exp(α · score / top score) with α = θ / (2 (1 − θ)), θ trading relevance against diversity.
+    Dpp {
+        /// θ in [0, 1): 0 ignores relevance (pure diversity), towards 1 the objective's order.
+        theta: f64,
+    },
+}
+
+/// What orders the candidates before mixing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// The deck's objective p(click) + p(booking) × (1 + λ·Δdiv).
+    #[default]
+    Objective,
+    /// The two-tower score alone (retrieval's order).
+    Retrieval,
+    /// Bookings over the tops window (most booked first).
+    Tops,
+    /// A uniform random order, drawn from the list's seed.
+    Random,
 }
 
 /// The ranking objective and the shape of the lists.
@@ -84,6 +107,11 @@ pub struct RankConfig {
     pub max_category_share: f64,
     /// Candidate sources.
     pub sources: SourceConfig,
+    /// What orders the candidates (the objective by default).
+    pub order: Order,
+    /// A "discover" slot: this position (0 = top) of a recommendation list goes to the best gateway
+    /// offer into a category the user has not tried (none: no slot).
+    pub discover_slot: Option<usize>,
 }
 
 impl Default for RankConfig {
@@ -95,6 +123,8 @@ impl Default for RankConfig {
             mixing: Mixing::RoundRobin,
             max_category_share: 0.4,
             sources: SourceConfig::default(),
+            order: Order::Objective,
+            discover_slot: None,
         }
     }
 }
@@ -119,6 +149,16 @@ impl RankConfig {
             && !(0.0..=1.0).contains(&diversity)
         {
             return bad("mixing.diversity", format!("{diversity} is not in [0, 1]"));
+        }
+        if let Mixing::Dpp { theta } = self.mixing
+            && !(0.0..1.0).contains(&theta)
+        {
+            return bad("mixing.theta", format!("{theta} is not in [0, 1)"));
+        }
+        if let Some(slot) = self.discover_slot
+            && slot >= self.list_len
+        {
+            return bad("discover_slot", format!("{slot} is not a position of a list of {}", self.list_len));
         }
         let s = &self.sources;
         if !(s.radius_km.is_finite() && s.radius_km > 0.0) {

@@ -154,6 +154,7 @@ pub fn compare(
         let name = match config.mixing {
             Mixing::RoundRobin => "round-robin".to_owned(),
             Mixing::Mmr { diversity } => format!("MMR {diversity}"),
+            Mixing::Dpp { theta } => format!("DPP θ = {theta}"),
             Mixing::None => unreachable!("checked"),
         };
         policies.push((

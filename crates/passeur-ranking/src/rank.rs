@@ -118,6 +118,33 @@ pub enum Policy {
         /// λ.
         lambda: f64,
     },
+    /// Most booked over the tops window first (ties by two-tower score).
+    Tops,
+    /// A uniform random order drawn from `seed` (the same seed, the same order).
+    Random {
+        /// The list's seed.
+        seed: u64,
+    },
+}
+
+impl Policy {
+    /// The policy of a configured order: λ for the objective, `seed` for a random order.
+    pub fn of(order: crate::config::Order, lambda: f64, seed: u64) -> Policy {
+        match order {
+            crate::config::Order::Objective => Policy::Objective { lambda },
+            crate::config::Order::Retrieval => Policy::RetrievalOnly,
+            crate::config::Order::Tops => Policy::Tops,
+            crate::config::Order::Random => Policy::Random { seed },
+        }
+    }
+}
+
+/// SplitMix64's finaliser: a well-mixed 64-bit hash of `x`.
+fn mix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// The ranking stage, ready to serve: models, offers, popularity, settings.
@@ -409,6 +436,11 @@ impl<'a> Ranker<'a> {
             v.value = match policy {
                 Policy::RetrievalOnly => f64::from(v.score),
                 Policy::Objective { lambda } => objective(v.p_click, v.p_booking, v.points.points, lambda),
+                Policy::Tops => {
+                    let days = self.config.sources.tops_days;
+                    f64::from(self.popularity.count(v.offer, request.now, days)) + 1e-3 * f64::from(v.score).tanh()
+                }
+                Policy::Random { seed } => (mix64(seed ^ mix64(u64::from(v.offer))) >> 11) as f64 / (1u64 << 53) as f64,
             };
         }
         values
@@ -505,6 +537,7 @@ pub fn mix(scored: Vec<Ranked>, config: &RankConfig, similarity: impl Fn(u32, u3
             }
             order
         }
+        Mixing::Dpp { theta } => dpp_order(&scored, len, theta, &similarity),
     };
     // The cap: skip offers of full categories; fill from them only when nothing else is left.
     let mut counts: FxHashMap<&str, usize> = FxHashMap::default();
@@ -532,6 +565,52 @@ pub fn mix(scored: Vec<Ranked>, config: &RankConfig, similarity: impl Fn(u32, u3
     }
     let mut slots: Vec<Option<Ranked>> = scored.into_iter().map(Some).collect();
     list.into_iter().map(|i| slots[i].take().expect("each taken once")).collect()
+}
+
+/// Greedy MAP inference of a k-DPP over `scored` (best first): Chen, Zhang & Zhou (2018), Algorithm 1,
+/// with incremental Cholesky rows, O(n·k²). The kernel is L = diag(r) S diag(r), S the cosine
+/// similarity of the offers' vectors, r = exp(α · score / top score), α = θ / (2 (1 − θ)). Picks `len`
+/// offers (fewer when the kernel's remaining gains vanish), then the rest in score order.
+fn dpp_order(scored: &[Ranked], len: usize, theta: f64, similarity: &impl Fn(u32, u32) -> f32) -> Vec<usize> {
+    let n = scored.len();
+    let top = scored.iter().map(|r| r.score.abs()).fold(1e-12, f64::max);
+    let alpha = theta / (2.0 * (1.0 - theta));
+    let relevance: Vec<f64> = scored.iter().map(|r| (alpha * r.score / top).exp()).collect();
+    let norms: Vec<f64> = scored.iter().map(|r| f64::from(similarity(r.offer, r.offer)).max(1e-12).sqrt()).collect();
+    let kernel = |i: usize, j: usize| {
+        let s = f64::from(similarity(scored[i].offer, scored[j].offer)) / (norms[i] * norms[j]);
+        relevance[i] * s * relevance[j]
+    };
+    // d²_i: the marginal gain of adding i (the squared diagonal of the conditional Cholesky factor).
+    let mut gain: Vec<f64> = (0..n).map(|i| relevance[i] * relevance[i]).collect();
+    let mut rows: Vec<Vec<f64>> = vec![Vec::with_capacity(len); n];
+    let mut chosen = vec![false; n];
+    let mut order: Vec<usize> = Vec::with_capacity(n);
+    let best = |gain: &[f64], chosen: &[bool]| {
+        (0..n).filter(|&i| !chosen[i]).max_by(|&a, &b| gain[a].total_cmp(&gain[b]).then(b.cmp(&a)))
+    };
+    let mut next = best(&gain, &chosen);
+    while let Some(j) = next {
+        if order.len() >= len || gain[j] <= 1e-10 {
+            break;
+        }
+        chosen[j] = true;
+        order.push(j);
+        let dj = gain[j].sqrt();
+        let cj = rows[j].clone();
+        for i in 0..n {
+            if chosen[i] {
+                continue;
+            }
+            let dot: f64 = cj.iter().zip(&rows[i]).map(|(a, b)| a * b).sum();
+            let e = (kernel(j, i) - dot) / dj;
+            rows[i].push(e);
+            gain[i] -= e * e;
+        }
+        next = best(&gain, &chosen);
+    }
+    order.extend((0..n).filter(|&i| !chosen[i]));
+    order
 }
 
 /// Orders by objective (best first), ties by offer id.

@@ -250,6 +250,7 @@ impl Params {
             categories,
             max_price_cents: self.parse::<i64>("max_price_cents", "a whole number of cents")?,
             explain: self.flag("explain")?,
+            seed: None,
         })
     }
 }

@@ -18,6 +18,9 @@ pub enum ClockKind {
     /// The latest event in the store at start, advancing with the machine's clock: a recorded or
     /// synthetic world (the demo's) is served as if it were live.
     Store,
+    /// The latest event in the store at start, standing still: every request is answered at that
+    /// instant (reproducible lists; `passeur simulate journeys` moves such a clock day by day).
+    Frozen,
 }
 
 /// Every setting of `passeur serve`.

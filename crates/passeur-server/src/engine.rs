@@ -27,25 +27,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
-/// The service's clock: the machine's, or shifted so that a stored world is served as if live.
+/// The service's clock: the machine's, shifted so that a stored world is served as if live, or frozen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Clock {
     /// Seconds added to the machine's clock.
     pub offset: i64,
+    /// When set, the clock stands at this instant.
+    pub frozen: Option<i64>,
 }
 
 impl Clock {
     /// The clock of `kind`; `data_now` is the latest event of the store.
     pub fn new(kind: ClockKind, data_now: i64) -> Clock {
         match kind {
-            ClockKind::System => Clock { offset: 0 },
-            ClockKind::Store => Clock { offset: data_now - Timestamp::now().0 },
+            ClockKind::System => Clock { offset: 0, frozen: None },
+            ClockKind::Store => Clock { offset: data_now - Timestamp::now().0, frozen: None },
+            ClockKind::Frozen => Clock::at(Timestamp(data_now)),
         }
+    }
+
+    /// A clock standing at `at`.
+    pub fn at(at: Timestamp) -> Clock {
+        Clock { offset: 0, frozen: Some(at.0) }
     }
 
     /// Now.
     pub fn now(&self) -> Timestamp {
-        Timestamp(Timestamp::now().0 + self.offset)
+        match self.frozen {
+            Some(at) => Timestamp(at),
+            None => Timestamp(Timestamp::now().0 + self.offset),
+        }
     }
 }
 
@@ -87,7 +98,8 @@ pub struct LiveUser {
     pub revision: u64,
 }
 
-/// The mutable part of the state.
+/// The mutable part of the state (a clone is a snapshot a simulation can start again from).
+#[derive(Clone)]
 pub struct Live {
     /// The item tower's inputs, by offer index.
     pub catalogue: Catalogue,
@@ -174,6 +186,8 @@ pub struct RecoParams {
     pub max_price_cents: Option<i64>,
     /// Include explanations.
     pub explain: bool,
+    /// The list's seed (its random order or exploration draws); derived from the call id when absent.
+    pub seed: Option<u64>,
 }
 
 /// Why an offer is where it is.
@@ -792,6 +806,7 @@ impl Engine {
         user: &LiveUser,
         now: Timestamp,
         params: &RecoParams,
+        seed: u64,
     ) -> Result<(Vec<Ranked>, usize), ApiError> {
         let filters = self.user_filters(user, live, now.0, params);
         let moved;
@@ -823,10 +838,53 @@ impl Engine {
             &request,
             &candidates,
             &live.snapshot,
-            Policy::Objective { lambda: self.rank.lambda },
+            Policy::of(self.rank.order, self.rank.lambda, seed),
             &mut scratch,
         );
         Ok((ranked, candidates.len()))
+    }
+
+    /// The served order's name: the objective with λ, or the configured order, with the mixing and slot.
+    fn order_name(&self) -> String {
+        use passeur_ranking::{Mixing, Order};
+        let order = match self.rank.order {
+            Order::Objective => format!("objective(lambda={})", self.rank.lambda),
+            Order::Retrieval => "retrieval".to_owned(),
+            Order::Tops => "tops".to_owned(),
+            Order::Random => "random".to_owned(),
+        };
+        let mixing = match self.rank.mixing {
+            Mixing::None => String::new(),
+            Mixing::RoundRobin => " + round-robin".to_owned(),
+            Mixing::Mmr { diversity } => format!(" + mmr({diversity})"),
+            Mixing::Dpp { theta } => format!(" + dpp(theta={theta})"),
+        };
+        let slot = self.rank.discover_slot.map_or(String::new(), |s| format!(" + discover slot at {s}"));
+        format!("{order}{mixing}{slot}")
+    }
+
+    /// Puts the best gateway offer into a category the user has not tried (among the ranked offers) at
+    /// `slot`; nothing changes when there is none.
+    fn place_discovery(&self, live: &Live, user: &LiveUser, ranked: &mut Vec<Ranked>, slot: usize) {
+        let mut tried: Vec<usize> =
+            user.snapshot.profile.history().iter().map(|h| usize::from(h.traits.category)).collect();
+        tried.sort_unstable();
+        tried.dedup();
+        let offers: Vec<u32> = ranked.iter().map(|r| r.offer).collect();
+        let Some((offer, _)) = live.gateway.discover(&tried, &offers, 1).into_iter().next() else { return };
+        let Some(at) = ranked.iter().position(|r| r.offer == offer) else { return };
+        let pick = ranked.remove(at);
+        ranked.insert(slot.min(ranked.len()), pick);
+    }
+
+    /// A copy of the live state, to start again from (simulations run several policies from one state).
+    pub fn live_snapshot(&self) -> Live {
+        self.read().clone()
+    }
+
+    /// Replaces the live state with `live` (a [`Engine::live_snapshot`]).
+    pub fn restore(&self, live: Live) {
+        *self.write() = live;
     }
 
     /// The user's recommendations: candidates from every source, ranked by
@@ -835,10 +893,14 @@ impl Engine {
         let live = self.read();
         let now = self.clock.now();
         let user = live.users.get(user_id).ok_or_else(|| ApiError::not_found("user", "user_id", user_id))?;
-        let (ranked, retrieved) = self.ranked_for(&live, user, now, params)?;
+        let call_id = self.next_call();
+        let seed = params.seed.unwrap_or_else(|| list_seed(self.explore_seed, &call_id));
+        let (mut ranked, retrieved) = self.ranked_for(&live, user, now, params, seed)?;
         let limit = params.limit.unwrap_or(self.default_limit);
         let from = params.location.or(user.record.home);
-        let call_id = self.next_call();
+        if let Some(slot) = self.rank.discover_slot {
+            self.place_discovery(&live, user, &mut ranked, slot.min(limit.saturating_sub(1)));
+        }
         // The list: the ranker's (mixed) order when deterministic; otherwise a draw from the top
         // candidates by their objective, with each position's exact probabilities.
         let pool: Vec<&Ranked> = if self.exploration.is_deterministic() {
@@ -846,7 +908,6 @@ impl Engine {
         } else {
             ranked.iter().take(self.explore_candidates.max(limit)).collect()
         };
-        let seed = list_seed(self.explore_seed, &call_id);
         let drawn = if self.exploration.is_deterministic() {
             let n = pool.len().min(limit);
             passeur_ope::Drawn {
@@ -877,12 +938,12 @@ impl Engine {
             })
             .collect();
         let e = &self.exploration;
+        let order = self.order_name();
         let policy = if e.is_deterministic() {
-            format!("objective(lambda={})", self.rank.lambda)
+            order
         } else {
             format!(
-                "plackett-luce(objective(lambda={}), temperature={}, epsilon={} at {:?}, shuffle_share={}, candidates={})",
-                self.rank.lambda,
+                "plackett-luce({order}, temperature={}, epsilon={} at {:?}, shuffle_share={}, candidates={})",
                 e.temperature,
                 e.epsilon,
                 e.epsilon_positions,
@@ -931,6 +992,9 @@ impl Engine {
     ) -> passeur_store::ServedListRecord {
         let policy = serde_json::json!({
             "lambda": self.rank.lambda,
+            "order": self.rank.order,
+            "mixing": self.rank.mixing,
+            "discover_slot": self.rank.discover_slot,
             "deterministic": self.exploration.is_deterministic(),
             "exploration": self.exploration,
             "model_version": self.model_version(),
@@ -1026,7 +1090,7 @@ impl Engine {
         let live = self.read();
         let now = self.clock.now();
         let user = live.users.get(user_id).ok_or_else(|| ApiError::not_found("user", "user_id", user_id))?;
-        let (ranked, retrieved) = self.ranked_for(&live, user, now, params)?;
+        let (ranked, retrieved) = self.ranked_for(&live, user, now, params, list_seed(self.explore_seed, user_id))?;
         let booked: Vec<usize> = {
             let mut b: Vec<usize> =
                 user.snapshot.profile.history().iter().map(|h| usize::from(h.traits.category)).collect();

@@ -838,6 +838,13 @@ impl World {
     /// tastes after discoveries. Returns the interactions (by time) and the
     /// credit left.
     pub fn simulate_user(&self, index: usize) -> (Vec<Interaction>, i64) {
+        let (out, credit, _) = self.simulate_user_taste(index);
+        (out, credit)
+    }
+
+    /// [`World::simulate_user`], with the user's tastes at the period's end (after the year's drift):
+    /// where a closed-loop simulation picks the user up.
+    pub fn simulate_user_taste(&self, index: usize) -> (Vec<Interaction>, i64, UserTaste) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed_for(self.config.seed, index as u64));
         let user = &self.users[index];
         let mut taste = self.truth.users[index].clone();
@@ -959,7 +966,7 @@ impl World {
             }
         }
         out.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-        (out, credit)
+        (out, credit, taste)
     }
 
     /// Simulates every user, in blocks of `block` users run in parallel;
