@@ -43,9 +43,18 @@ pub struct JourneysArgs {
     /// Write every run and summary as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Print the list the first policy serves this user on day 0 (session 0, seed 1) as JSON, and exit.
+    /// Print the offer ids the service's own policy (the configuration's [ranking] and [exploration])
+    /// serves this user on day 0 (session 0, seed 1) as JSON, and exit.
     #[arg(long)]
     pub list_for: Option<String>,
+    /// Instead of the league: log this exploring policy's lists in the loop, estimate every plain
+    /// objective policy of the league from them with `passeur ope`'s estimators, and compare each
+    /// estimate with the target's closed-loop truth (the default behaviour, or the first --behaviour).
+    #[arg(long)]
+    pub ope_logger: Option<String>,
+    /// Positions valued by --ope-logger (clicks on the first N positions per list).
+    #[arg(long, default_value_t = 3)]
+    pub ope_positions: usize,
     /// Length of the list printed by --list-for.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
@@ -96,11 +105,13 @@ pub fn journeys(data_dir: &Path, args: &JourneysArgs) -> Result<ExitCode> {
         StudyConfig { weeks: args.weeks, users: args.users, sample_seed: args.sample_seed, log_lists: false };
     let mut study = Study::new(&mut engine, &world, study_config)?;
     if let Some(user) = &args.list_for {
-        let policy = league.policies.first().context("the league has no policy")?;
-        study.install(policy, 1)?;
+        study.install(&passeur_journeys::PolicySpec::service("service"), 1)?;
         let list = study.list_for(user, 0, 0, 1, args.limit)?;
         out!("{}", serde_json::to_string(&list)?);
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(name) = &args.ope_logger {
+        return ope_check(&mut study, &league, name, &behaviours[0], args);
     }
     out!(
         "loaded in {:.1} s: {} young people followed for {} weeks; {} policies × {} behaviour(s) × {} seeds",
@@ -148,6 +159,59 @@ pub fn journeys(data_dir: &Path, args: &JourneysArgs) -> Result<ExitCode> {
     );
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&result)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        out!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ope_check(
+    study: &mut Study<'_>,
+    league: &League,
+    logger: &str,
+    behaviour: &Behaviour,
+    args: &JourneysArgs,
+) -> Result<ExitCode> {
+    let started = Instant::now();
+    let logger = league
+        .policies
+        .iter()
+        .find(|p| p.name == logger)
+        .with_context(|| format!("--ope-logger: {logger:?} is not in the league"))?;
+    let targets: Vec<_> = league
+        .policies
+        .iter()
+        .filter(|p| p.name != logger.name && passeur_journeys::ope_check::list_policy(p).is_some())
+        .cloned()
+        .collect();
+    let seeds: Vec<u64> = (1..=args.seeds).collect();
+    let settings = passeur_ope::logs::EvalSettings { positions: args.ope_positions, ..Default::default() };
+    let bar = crate::progress::bar((seeds.len() * (targets.len() + 1)) as u64, "runs");
+    let check = passeur_journeys::check_ope(study, logger, &targets, behaviour, &seeds, &settings, &mut |p, s| {
+        bar.set_message(format!("{p} / seed {s}"));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    out!(
+        "logger {} ({:.0} lists per seed, {:.4} clicks on the first {} positions per list); {} young people, {} weeks, behaviour {}, seeds 1..={} (simulated)\n",
+        check.logger,
+        check.lists,
+        check.logger_value,
+        check.positions,
+        study.users(),
+        args.weeks,
+        behaviour.name,
+        args.seeds
+    );
+    out!("{}", passeur_journeys::ope_table(&check));
+    for (target, warnings) in &check.warnings {
+        for w in warnings {
+            out!("warning ({target}): {w}");
+        }
+    }
+    out!("in {:.1} s", started.elapsed().as_secs_f64());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&check)?)
             .with_context(|| format!("writing {}", path.display()))?;
         out!("wrote {}", path.display());
     }

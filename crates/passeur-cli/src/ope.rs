@@ -2,12 +2,11 @@
 //! `passeur simulate`: the simulator with ground truth (estimator errors, LinUCB).
 
 use anyhow::{Context, Result, bail};
-use passeur_ope::logs::{CandidateScores, EvalSettings, ListPolicy, LoggedList, evaluate};
+use passeur_ope::logs::{EvalSettings, ListPolicy, LoggedBody, LoggedList, LoggedPolicy, evaluate};
 use passeur_ope::simulate::{Embeddings, Environment, SimConfig, run_bandit, run_study};
 use passeur_ope::{Exploration, RewardModelConfig};
 use passeur_store::{RecordStore, SqliteStore};
 use passeur_synth::{Scale, World, WorldConfig};
-use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,28 +54,6 @@ pub struct OpeArgs {
     json: Option<PathBuf>,
 }
 
-#[derive(Deserialize)]
-struct PolicyJson {
-    lambda: f64,
-    exploration: Exploration,
-}
-
-#[derive(Deserialize)]
-struct CandidateJson {
-    offer_id: String,
-    p_click: f64,
-    p_booking: f64,
-    delta_div: f64,
-    score: f64,
-}
-
-#[derive(Deserialize)]
-struct BodyJson {
-    candidates: Vec<CandidateJson>,
-    order: Vec<usize>,
-    prefix: Vec<f64>,
-}
-
 /// The served lists in the store from `since` on, with their clicks (a consultation of the listed offer
 /// within `window_s` seconds), each list's policy as logged (JSON), and the offers in candidate order.
 pub struct ServedLists {
@@ -101,8 +78,8 @@ pub fn read_served_lists(store: &SqliteStore, since: i64, window_s: i64) -> Resu
             id: record.call_id.clone(),
             reason: format!("{what}: {e}"),
         };
-        let policy: PolicyJson = serde_json::from_str(&record.policy).map_err(|e| parse("policy", e))?;
-        let body: BodyJson = serde_json::from_str(&record.body).map_err(|e| parse("body", e))?;
+        let policy: LoggedPolicy = serde_json::from_str(&record.policy).map_err(|e| parse("policy", e))?;
+        let body: LoggedBody = serde_json::from_str(&record.body).map_err(|e| parse("body", e))?;
         if !clicks.contains_key(&record.user_id) {
             let consulted = store
                 .user_interactions(&record.user_id)?
@@ -124,27 +101,11 @@ pub fn read_served_lists(store: &SqliteStore, since: i64, window_s: i64) -> Resu
             .collect();
         let n = user_ids.len() as u64;
         let cluster = *user_ids.entry(record.user_id.clone()).or_insert(n);
-        let list_policy = ListPolicy { lambda: policy.lambda, exploration: policy.exploration };
-        out.logger = Some(list_policy.clone());
         out.policies.push(record.policy.clone());
         out.offers.push((record.user_id.clone(), body.candidates.iter().map(|c| c.offer_id.clone()).collect()));
-        out.lists.push(LoggedList {
-            cluster,
-            candidates: body
-                .candidates
-                .iter()
-                .map(|c| CandidateScores {
-                    p_click: c.p_click,
-                    p_booking: c.p_booking,
-                    delta_div: c.delta_div,
-                    score: c.score,
-                })
-                .collect(),
-            logger: list_policy,
-            order: body.order,
-            prefix: body.prefix,
-            rewards,
-        });
+        let list = LoggedList::from_record(cluster, &policy, body, rewards);
+        out.logger = Some(list.logger.clone());
+        out.lists.push(list);
         Ok(())
     })?;
     Ok(out)

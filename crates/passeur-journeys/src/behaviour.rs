@@ -157,3 +157,64 @@ impl Behaviour {
         self.examine_top * self.examine_decay.powi(position as i32)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_file_is_the_default() {
+        let text = include_str!("../behaviours/default.toml");
+        assert_eq!(Behaviour::parse(text).unwrap(), Behaviour::default());
+    }
+
+    #[test]
+    fn the_other_behaviour_files_parse_and_differ_from_the_default() {
+        for text in
+            [include_str!("../behaviours/closed-minded.toml"), include_str!("../behaviours/price-sensitive.toml")]
+        {
+            let b = Behaviour::parse(text).unwrap();
+            assert_ne!(b, Behaviour::default());
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_naming_it() {
+        let e = Behaviour::parse("drift = 0.1\nopenes = 0.5\n").unwrap_err();
+        assert!(e.contains("openes"), "{e}");
+    }
+
+    #[test]
+    fn an_out_of_range_key_is_refused_naming_it() {
+        for (text, key) in [
+            ("examine_decay = 1.5", "examine_decay"),
+            ("cancel_rate = -0.1", "cancel_rate"),
+            ("list_len = 0", "list_len"),
+            ("drift = nan", "drift"),
+            ("cancel_within_days = 0", "cancel_within_days"),
+        ] {
+            let e = Behaviour::parse(text).unwrap_err();
+            assert!(e.starts_with(key), "{text}: {e}");
+        }
+        let e = Behaviour::parse("list_len = \"twelve\"").unwrap_err();
+        assert!(e.contains("string") || e.contains("integer"), "{e}");
+    }
+
+    #[test]
+    fn a_file_error_names_the_file() {
+        let dir = std::env::temp_dir().join(format!("passeur-behaviour-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "genre_bonus = 11\n").unwrap();
+        let e = Behaviour::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("bad.toml") && e.contains("genre_bonus"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn examination_decays_geometrically() {
+        let b = Behaviour { examine_top: 0.9, examine_decay: 0.5, ..Behaviour::default() };
+        assert_eq!(b.examined(0), 0.9);
+        assert_eq!(b.examined(2), 0.9 * 0.25);
+    }
+}

@@ -6,7 +6,7 @@
 //! reimplemented here.
 
 use crate::error::{JourneyError, Result};
-use passeur_ranking::{Mixing, Order, RankConfig};
+use passeur_ranking::{BookingFloor, Mixing, Order, RankConfig};
 use passeur_server::config::ExplorationConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -17,9 +17,9 @@ use std::path::Path;
 pub struct PolicySpec {
     /// The name in tables.
     pub name: String,
-    /// What orders the candidates.
+    /// What orders the candidates (the service's when absent).
     #[serde(default)]
-    pub order: Order,
+    pub order: Option<Order>,
     /// λ of the objective (the service's when absent).
     #[serde(default)]
     pub lambda: Option<f64>,
@@ -32,6 +32,9 @@ pub struct PolicySpec {
     /// Position of the discover slot (none when absent).
     #[serde(default)]
     pub discover_slot: Option<usize>,
+    /// A booking floor: λ chosen per list (the service's when absent).
+    #[serde(default)]
+    pub booking_floor: Option<BookingFloor>,
     /// Exploration of the lists (the service's when absent).
     #[serde(default)]
     pub exploration: Option<ExplorationConfig>,
@@ -42,11 +45,12 @@ impl PolicySpec {
     pub fn service(name: &str) -> PolicySpec {
         PolicySpec {
             name: name.to_owned(),
-            order: Order::Objective,
+            order: None,
             lambda: None,
             mixing: None,
             max_category_share: None,
             discover_slot: None,
+            booking_floor: None,
             exploration: None,
         }
     }
@@ -54,7 +58,9 @@ impl PolicySpec {
     /// The ranking settings of this policy over the service's `base`.
     pub fn rank_config(&self, base: &RankConfig) -> Result<RankConfig> {
         let mut config = base.clone();
-        config.order = self.order;
+        if let Some(order) = self.order {
+            config.order = order;
+        }
         if let Some(lambda) = self.lambda {
             config.lambda = lambda;
         }
@@ -65,6 +71,9 @@ impl PolicySpec {
             config.max_category_share = share;
         }
         config.discover_slot = self.discover_slot.or(base.discover_slot);
+        if self.booking_floor.is_some() {
+            config.booking_floor.clone_from(&self.booking_floor);
+        }
         config
             .validate()
             .map_err(|e| JourneyError::Config { field: format!("policy {:?}", self.name), reason: e.to_string() })?;

@@ -225,3 +225,68 @@ pub fn run_league(
         winners,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_follow_students_t() {
+        let e = Estimate::of(&[1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(e.mean, 3.0);
+        // sd = √2.5, n = 5, t(4) = 2.776.
+        assert!((e.half_width - 2.776 * (2.5f64 / 5.0).sqrt()).abs() < 1e-12);
+        assert!(Estimate::of(&[2.0]).half_width.is_nan());
+        assert_eq!(t975(1000), 1.96);
+    }
+
+    fn run(policy: &str, seed: u64, bookings: f64, points: f64) -> RunOutcome {
+        RunOutcome {
+            policy: policy.into(),
+            behaviour: "b".into(),
+            seed,
+            users: 10,
+            lists: 1,
+            user_weeks_per_s: 1.0,
+            seconds: 1.0,
+            metrics: Metrics { bookings, points, ..Metrics::default() },
+            violations: Vec::new(),
+            logged: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn gains_are_paired_by_seed_and_the_target_is_judged_on_the_means() {
+        let runs = vec![
+            run("base", 1, 4.0, 2.0),
+            run("base", 2, 2.0, 1.0),
+            run("div", 1, 3.9, 2.6),
+            run("div", 2, 1.9, 1.3),
+            run("loses", 1, 3.0, 3.0),
+            run("loses", 2, 1.5, 1.5),
+        ];
+        let s = summarise(&runs, "base");
+        let div = s.iter().find(|x| x.policy == "div").unwrap();
+        assert!((div.points_gain.mean - 0.3).abs() < 1e-12);
+        assert!((div.bookings_change.mean - (-0.1 / 4.0 - 0.1 / 2.0) / 2.0).abs() < 1e-12);
+        assert!(div.meets_target);
+        let loses = s.iter().find(|x| x.policy == "loses").unwrap();
+        assert!(!loses.meets_target, "−25 % bookings");
+        assert!((loses.mission_ratio.unwrap() - 0.5 / 0.25).abs() < 1e-12);
+        let base = s.iter().find(|x| x.policy == "base").unwrap();
+        assert_eq!(base.points_gain.mean, 0.0);
+        assert!(!base.meets_target);
+        assert!(table(&s).contains("| div ✔ |"));
+    }
+
+    #[test]
+    fn the_default_league_parses_with_its_baseline() {
+        let league = crate::League::default_league();
+        assert!(league.names().contains(&league.baseline));
+        assert!(league.policies.len() >= 12);
+        let e = crate::League::parse("baseline = \"x\"\n[[policy]]\nname = \"y\"\n").unwrap_err();
+        assert!(e.contains("baseline"), "{e}");
+        let e = crate::League::parse("baseline = \"y\"\n[[policy]]\nname = \"y\"\nlamda = 1.0\n").unwrap_err();
+        assert!(e.contains("lamda"), "{e}");
+    }
+}

@@ -16,6 +16,7 @@ pub mod behaviour;
 pub mod error;
 pub mod league;
 pub mod league_run;
+pub mod ope_check;
 pub mod simulate;
 
 pub use behaviour::Behaviour;
@@ -23,4 +24,5 @@ pub use error::{JourneyError, Result};
 pub use league::{League, PolicySpec};
 pub use league_run::{Estimate, PolicySummary, summarise, table};
 pub use league_run::{LeagueStudy, run_league};
+pub use ope_check::{OpeCheck, OpeRow, check as check_ope, ope_table};
 pub use simulate::{LoggedList, Metrics, RunOutcome, Study, StudyConfig, load_engine};

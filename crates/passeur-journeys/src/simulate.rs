@@ -62,6 +62,8 @@ pub struct LoggedList {
     pub consulted: Vec<bool>,
     /// Booked (and accepted), per position.
     pub booked: Vec<bool>,
+    /// The service's record of the list (its logged policy and body JSON, as `served_lists` stores them).
+    pub record: Option<(String, String)>,
 }
 
 /// One young person followed by the study.
@@ -288,6 +290,11 @@ impl<'a> Study<'a> {
         })
     }
 
+    /// Whether runs keep their served lists.
+    pub fn set_log_lists(&mut self, log: bool) {
+        self.config.log_lists = log;
+    }
+
     /// Young people followed.
     pub fn users(&self) -> usize {
         self.followers.len()
@@ -332,8 +339,8 @@ impl<'a> Study<'a> {
     }
 
     fn day_instant(&self, day: u32) -> Timestamp {
-        // Sessions of a day are served at ten in the morning of that day (after the world's last event on day 0).
-        Timestamp(self.start.0 + i64::from(day) * Timestamp::DAY + 10 * 3600)
+        // A day's sessions are served at the instant the store's last event is, `day` days later.
+        Timestamp(self.start.0 + i64::from(day) * Timestamp::DAY)
     }
 
     /// Runs `policy` under `behaviour` with `seed` over the study's horizon.
@@ -613,7 +620,8 @@ fn plan_day(
             ..RecoParams::default()
         };
         // A user the engine cannot serve (none here: every follower is served) sees nothing.
-        let Ok((list, impressions)) = engine.recommend(&follower.id, &params) else { continue };
+        let Ok((mut list, impressions)) = engine.recommend(&follower.id, &params) else { continue };
+        let record = if log { list.record.take().map(|r| (r.policy, r.body)) } else { None };
         plan.served += 1;
         let live = engine.read();
         let offers: Vec<u32> = list.items.iter().filter_map(|i| live.table.position(&i.offer_id)).collect();
@@ -663,7 +671,15 @@ fn plan_day(
         }
         if log {
             let n = offers.len();
-            plan.lists.push(LoggedList { user: f, day, offers, conditional, consulted, booked: vec![false; n] });
+            plan.lists.push(LoggedList {
+                user: f,
+                day,
+                offers,
+                conditional,
+                consulted,
+                booked: vec![false; n],
+                record,
+            });
         }
     }
     plan

@@ -7,7 +7,7 @@
 use crate::reward::{CrossFitted, RewardModelConfig};
 use crate::slate::{Exploration, SlateEstimator, SlateRound, check_slate_support, deterministic_share};
 use crate::{Estimator, Interval, OpeError, Result, Round, bernstein_lower, bootstrap};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One logged candidate's scores.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -52,6 +52,65 @@ pub struct LoggedList {
     pub prefix: Vec<f64>,
     /// Reward (click) at each position served.
     pub rewards: Vec<f64>,
+}
+
+/// A served list's logging policy, as the service records it (the `policy` JSON of a served list).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct LoggedPolicy {
+    /// λ of the logger's objective.
+    pub lambda: f64,
+    /// The logger's exploration.
+    pub exploration: Exploration,
+}
+
+/// One candidate of a served list's record.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct LoggedCandidate {
+    /// The offer.
+    pub offer_id: String,
+    /// p(click).
+    pub p_click: f64,
+    /// p(booking).
+    pub p_booking: f64,
+    /// Δdiv.
+    pub delta_div: f64,
+    /// The logger's score.
+    pub score: f64,
+}
+
+/// A served list's record, as the service writes it (the `body` JSON of a served list): the candidates
+/// drawn from, the order served (candidate indices) and its prefix probabilities.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct LoggedBody {
+    /// The candidates, in the ranker's order.
+    pub candidates: Vec<LoggedCandidate>,
+    /// Candidate index at each position served.
+    pub order: Vec<usize>,
+    /// Prefix probabilities of the served order.
+    pub prefix: Vec<f64>,
+}
+
+impl LoggedList {
+    /// The list of a served record with the rewards observed at each served position.
+    pub fn from_record(cluster: u64, policy: &LoggedPolicy, body: LoggedBody, rewards: Vec<f64>) -> LoggedList {
+        LoggedList {
+            cluster,
+            candidates: body
+                .candidates
+                .iter()
+                .map(|c| CandidateScores {
+                    p_click: c.p_click,
+                    p_booking: c.p_booking,
+                    delta_div: c.delta_div,
+                    score: c.score,
+                })
+                .collect(),
+            logger: ListPolicy { lambda: policy.lambda, exploration: policy.exploration.clone() },
+            order: body.order,
+            prefix: body.prefix,
+            rewards,
+        }
+    }
 }
 
 /// Settings of an evaluation.

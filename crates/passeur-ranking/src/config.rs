@@ -76,6 +76,39 @@ pub enum Mixing {
     },
 }
 
+/// A booking floor on the objective: each list takes the largest λ of `lambdas` (at most `max_lambda`)
+/// whose list keeps at least `share` of the expected bookings of the λ = 0 list, the expectation weighing
+/// p(booking) at position k by `decay`^k over the first `positions` positions (a geometric position bias).
+/// Diversification is bought where a list can afford it, and not where it cannot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BookingFloor {
+    /// Share of the λ = 0 list's expected bookings each list keeps, in (0, 1].
+    pub share: f64,
+    /// Position weight ratio, in (0, 1].
+    pub decay: f64,
+    /// Positions the expectation covers.
+    pub positions: usize,
+    /// The largest λ tried.
+    pub max_lambda: f64,
+}
+
+impl Default for BookingFloor {
+    fn default() -> Self {
+        BookingFloor { share: 0.97, decay: 0.85, positions: 12, max_lambda: 8.0 }
+    }
+}
+
+impl BookingFloor {
+    /// The λ tried, ascending.
+    pub fn lambdas(&self) -> Vec<f64> {
+        [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0]
+            .into_iter()
+            .filter(|&l| l <= self.max_lambda)
+            .collect()
+    }
+}
+
 /// What orders the candidates before mixing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -112,6 +145,8 @@ pub struct RankConfig {
     /// A "discover" slot: this position (0 = top) of a recommendation list goes to the best gateway
     /// offer into a category the user has not tried (none: no slot).
     pub discover_slot: Option<usize>,
+    /// A booking floor: λ chosen per list (the objective order only; `lambda` is then unused).
+    pub booking_floor: Option<BookingFloor>,
 }
 
 impl Default for RankConfig {
@@ -125,6 +160,7 @@ impl Default for RankConfig {
             sources: SourceConfig::default(),
             order: Order::Objective,
             discover_slot: None,
+            booking_floor: None,
         }
     }
 }
@@ -154,6 +190,20 @@ impl RankConfig {
             && !(0.0..1.0).contains(&theta)
         {
             return bad("mixing.theta", format!("{theta} is not in [0, 1)"));
+        }
+        if let Some(f) = &self.booking_floor {
+            if !(f.share > 0.0 && f.share <= 1.0) {
+                return bad("booking_floor.share", format!("{} is not in (0, 1]", f.share));
+            }
+            if !(f.decay > 0.0 && f.decay <= 1.0) {
+                return bad("booking_floor.decay", format!("{} is not in (0, 1]", f.decay));
+            }
+            if f.positions == 0 {
+                return bad("booking_floor.positions", "must be at least 1".into());
+            }
+            if !(f.max_lambda.is_finite() && f.max_lambda >= 0.25) {
+                return bad("booking_floor.max_lambda", format!("{} is not a number ≥ 0.25", f.max_lambda));
+            }
         }
         if let Some(slot) = self.discover_slot
             && slot >= self.list_len

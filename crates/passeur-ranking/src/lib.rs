@@ -23,7 +23,7 @@ pub mod model;
 pub mod rank;
 pub mod train;
 
-pub use config::{Mixing, Order, RankConfig, SourceConfig, TrainConfig};
+pub use config::{BookingFloor, Mixing, Order, RankConfig, SourceConfig, TrainConfig};
 pub use error::{RankingError, Result};
 pub use features::{FeatureSpace, OfferTable, Popularity, Request, Snapshot, UserSnapshot};
 pub use gbdt::{GbdtConfig, GbdtObjective};

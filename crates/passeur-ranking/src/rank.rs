@@ -357,6 +357,14 @@ impl<'a> Ranker<'a> {
         scratch: &mut Scratch,
     ) -> Vec<Ranked> {
         let mut values = self.values(request, candidates, snapshot, policy, scratch);
+        if let (Some(floor), Policy::Objective { .. }) = (&self.config.booking_floor, policy) {
+            let scored: Vec<(f64, f64, u32)> =
+                values.iter().map(|v| (v.p_click, v.p_booking, v.points.points)).collect();
+            let lambda = floor_lambda(floor, &scored);
+            for v in &mut values {
+                v.value = objective(v.p_click, v.p_booking, v.points.points, lambda);
+            }
+        }
         // The best `keep` first (ties by offer id), explained: only they become `Ranked`.
         let ids = &self.table.ids;
         let order = |a: &Values, b: &Values| {
@@ -468,6 +476,41 @@ impl<'a> Ranker<'a> {
     pub fn mix(&self, scored: Vec<Ranked>) -> Vec<Ranked> {
         mix(scored, &self.config, |a, b| dot(self.vector(a), self.vector(b)))
     }
+}
+
+/// The booking floor's λ for one list of candidates, each (p(click), p(booking), Δdiv) (see
+/// [`crate::BookingFloor`]): the largest λ tried whose top `positions` keep `share` of the λ = 0 top's
+/// expected bookings.
+pub fn floor_lambda(floor: &crate::BookingFloor, values: &[(f64, f64, u32)]) -> f64 {
+    let k = floor.positions.min(values.len());
+    if k == 0 {
+        return 0.0;
+    }
+    let mut order: Vec<(f64, f64)> = Vec::with_capacity(values.len());
+    let mut expected = |lambda: f64| {
+        order.clear();
+        order.extend(values.iter().map(|&(c, b, d)| (objective(c, b, d, lambda), b)));
+        let by_value = |a: &(f64, f64), b: &(f64, f64)| b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1));
+        if k < order.len() {
+            order.select_nth_unstable_by(k - 1, by_value);
+        }
+        order[..k].sort_by(by_value);
+        let mut weight = 1.0;
+        let mut total = 0.0;
+        for &(_, p) in &order[..k] {
+            total += weight * p;
+            weight *= floor.decay;
+        }
+        total
+    };
+    let floor_value = floor.share * expected(0.0);
+    let mut chosen = 0.0;
+    for lambda in floor.lambdas() {
+        if expected(lambda) >= floor_value {
+            chosen = lambda;
+        }
+    }
+    chosen
 }
 
 /// The deck's objective: p(click) + p(booking) × (1 + λ·Δdiv).

@@ -677,3 +677,99 @@ fn the_offline_comparison_covers_every_policy() {
     let hits = s.index.search(f.data.item_vector(3), &Filters::default(), 5).unwrap();
     assert_eq!(hits.len(), 5);
 }
+
+/// det of a small symmetric matrix by Gaussian elimination with partial pivoting (the naive reference).
+fn det(mut m: Vec<Vec<f64>>) -> f64 {
+    let n = m.len();
+    let mut d = 1.0;
+    for c in 0..n {
+        let p = (c..n).max_by(|&a, &b| m[a][c].abs().total_cmp(&m[b][c].abs())).unwrap();
+        if m[p][c].abs() < 1e-300 {
+            return 0.0;
+        }
+        if p != c {
+            m.swap(p, c);
+            d = -d;
+        }
+        d *= m[c][c];
+        for r in c + 1..n {
+            let f = m[r][c] / m[c][c];
+            for k in c..n {
+                m[r][k] -= f * m[c][k];
+            }
+        }
+    }
+    d
+}
+
+proptest::proptest! {
+    /// The k-DPP mixing's greedy MAP order (incremental Cholesky, Chen et al. 2018) equals the naive
+    /// greedy that adds, at each step, the offer maximising det(L_Y) computed from scratch.
+    #[test]
+    fn dpp_mixing_is_the_greedy_map_of_the_kernel(
+        vectors in proptest::collection::vec(proptest::collection::vec(-1.0f32..1.0, 3), 2..9),
+        scores in proptest::collection::vec(0.05f64..2.0, 9),
+        theta in 0.0f64..0.95,
+        k in 1usize..5,
+    ) {
+        let n = vectors.len();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        proptest::prop_assume!(vectors.iter().all(|v| norm(v) > 0.1));
+        let mut scored: Vec<Ranked> = (0..n as u32).map(|i| ranked(i, "LIVRE", scores[i as usize])).collect();
+        scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let sim = |a: u32, b: u32| -> f32 { vectors[a as usize].iter().zip(&vectors[b as usize]).map(|(x, y)| x * y).sum() };
+        let config = RankConfig { list_len: k.min(n), keep: 150, max_category_share: 1.0, mixing: Mixing::Dpp { theta }, ..RankConfig::default() };
+        let list = mix(scored.clone(), &config, sim);
+        // The naive greedy on the same kernel.
+        let top = scored.iter().map(|r| r.score).fold(1e-12, f64::max);
+        let alpha = theta / (2.0 * (1.0 - theta));
+        let r: Vec<f64> = scored.iter().map(|x| (alpha * x.score / top).exp()).collect();
+        let kernel = |i: usize, j: usize| {
+            let (a, b) = (scored[i].offer, scored[j].offer);
+            let s = f64::from(sim(a, b)) / (f64::from(sim(a, a)).sqrt() * f64::from(sim(b, b)).sqrt());
+            r[i] * s * r[j]
+        };
+        let mut chosen: Vec<usize> = Vec::new();
+        let mut previous = 1.0;
+        while chosen.len() < k.min(n) {
+            let best = (0..n)
+                .filter(|i| !chosen.contains(i))
+                .map(|i| {
+                    let mut y = chosen.clone();
+                    y.push(i);
+                    (i, det(y.iter().map(|&a| y.iter().map(|&b| kernel(a, b)).collect()).collect()))
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+                .unwrap();
+            // Where the remaining gain vanishes the mixing fills by score: compare up to there.
+            if best.1 / previous <= 1e-6 {
+                break;
+            }
+            previous = best.1;
+            chosen.push(best.0);
+        }
+        let got: Vec<u32> = list.iter().take(chosen.len()).map(|x| x.offer).collect();
+        let want: Vec<u32> = chosen.iter().map(|&i| scored[i].offer).collect();
+        proptest::prop_assert_eq!(got, want);
+    }
+}
+
+proptest::proptest! {
+    /// The booking floor's λ is the largest of its grid whose list, sorted in full, keeps the share of the
+    /// λ = 0 list's expected bookings.
+    #[test]
+    fn the_booking_floor_picks_the_largest_lambda_that_keeps_the_bookings(
+        candidates in proptest::collection::vec((0.0f64..0.5, 0.0f64..0.3, 0u32..6), 1..60),
+        share in 0.5f64..1.0,
+        positions in 1usize..15,
+    ) {
+        let floor = passeur_ranking::BookingFloor { share, decay: 0.8, positions, max_lambda: 8.0 };
+        let expected = |lambda: f64| {
+            let mut v: Vec<(f64, f64)> = candidates.iter().map(|&(c, b, d)| (passeur_ranking::objective(c, b, d, lambda), b)).collect();
+            v.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1)));
+            v.iter().take(positions).enumerate().map(|(k, x)| 0.8f64.powi(k as i32) * x.1).sum::<f64>()
+        };
+        let want = floor.lambdas().into_iter().filter(|&l| expected(l) >= share * expected(0.0)).fold(0.0, f64::max);
+        proptest::prop_assert_eq!(passeur_ranking::rank::floor_lambda(&floor, &candidates), want);
+    }
+}

@@ -860,7 +860,14 @@ impl Engine {
             Mixing::Dpp { theta } => format!(" + dpp(theta={theta})"),
         };
         let slot = self.rank.discover_slot.map_or(String::new(), |s| format!(" + discover slot at {s}"));
-        format!("{order}{mixing}{slot}")
+        let floor = match (&self.rank.booking_floor, self.rank.order) {
+            (Some(f), Order::Objective) => format!(
+                " with lambda per list: the largest up to {} keeping {} of the lambda=0 list's expected bookings (decay {}, {} positions)",
+                f.max_lambda, f.share, f.decay, f.positions
+            ),
+            _ => String::new(),
+        };
+        format!("{order}{floor}{mixing}{slot}")
     }
 
     /// Puts the best gateway offer into a category the user has not tried (among the ranked offers) at
@@ -995,6 +1002,7 @@ impl Engine {
             "order": self.rank.order,
             "mixing": self.rank.mixing,
             "discover_slot": self.rank.discover_slot,
+            "booking_floor": self.rank.booking_floor,
             "deterministic": self.exploration.is_deterministic(),
             "exploration": self.exploration,
             "model_version": self.model_version(),
