@@ -27,7 +27,17 @@ fn passeur(data_dir: &Path, args: &[&str]) -> String {
 fn data() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("passeur-journeys-{}", std::process::id()));
+        // Directories of earlier runs whose process is gone are removed (a template outlives its tests).
+        let prefix = "passeur-journeys-";
+        for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix(prefix)
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("{prefix}{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let world = dir.join("world");
         let data = dir.join("data");
@@ -188,7 +198,7 @@ async fn the_simulators_list_is_what_passeur_serve_returns() {
     let address = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).expect(&line).to_owned();
     let http = reqwest::Client::new();
     let started = Instant::now();
-    while http.get(format!("http://{address}/ready")).send().await.map(|r| r.status().as_u16()) != Ok(200) {
+    while http.get(format!("http://{address}/ready")).send().await.map(|r| r.status().as_u16()).ok() != Some(200) {
         assert!(started.elapsed() < Duration::from_secs(60), "the server did not get ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
