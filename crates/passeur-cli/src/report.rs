@@ -45,6 +45,10 @@ pub struct ReportArgs {
     /// The simulator's runs.
     #[arg(long, default_value_t = 3)]
     sim_seeds: usize,
+    /// A closed-loop league (`passeur simulate journeys --json FILE`): its tables and Pareto plots become
+    /// the report's journeys section.
+    #[arg(long)]
+    journeys: Option<PathBuf>,
 }
 
 /// Builds and writes the report.
@@ -421,6 +425,62 @@ pub fn run(data_dir: &Path, args: &ReportArgs) -> Result<ExitCode> {
         .collect();
     let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
     html.table("Relative RMSE", &header_refs, &rows);
+
+    if let Some(path) = &args.journeys {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let league: passeur_journeys::LeagueStudy = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a `passeur simulate journeys --json` file", path.display()))?;
+        html.h2("Closed-loop journeys: bookings against the diversification of practices");
+        html.p(&format!(
+            "Simulated: {} young people followed for {} weeks, seeds {:?}, each list served by the service's own engine and answered by the behaviour model named in each table. \
+             Gains are paired by seed against <code>{}</code>; ✔ marks a policy with ≥ +25 % points and ≥ −5 % bookings. Policies meeting it under every behaviour: {}.",
+            league.users,
+            league.weeks,
+            league.seeds,
+            esc(&league.baseline),
+            if league.winners.is_empty() { "none".to_owned() } else { esc(&league.winners.join(", ")) }
+        ));
+        for (behaviour, summaries) in &league.behaviours {
+            let svg = passeur_journeys::pareto_svg(&format!("behaviour {behaviour}"), summaries, &league.baseline)?;
+            html.raw(&format!(
+                "<figure><figcaption>Pareto plot, behaviour {}</figcaption>{svg}</figure>",
+                esc(behaviour)
+            ));
+            let rows: Vec<Vec<String>> = summaries
+                .iter()
+                .map(|s| {
+                    let e =
+                        |n: &str| s.get(n).map_or("–".to_owned(), |e| format!("{:.3} ± {:.3}", e.mean, e.half_width));
+                    vec![
+                        format!("{}{}", esc(&s.policy), if s.meets_target { " ✔" } else { "" }),
+                        e("bookings"),
+                        e("points"),
+                        format!("{:+.1} %", 100.0 * s.points_gain.mean),
+                        format!("{:+.1} %", 100.0 * s.bookings_change.mean),
+                        s.mission_ratio.map_or("–".to_owned(), |r| format!("{r:.2}")),
+                        e("categories"),
+                        e("entered"),
+                        e("followed"),
+                    ]
+                })
+                .collect();
+            html.table(
+                &format!("Policies under behaviour {behaviour}"),
+                &[
+                    "policy",
+                    "bookings / person",
+                    "points / person",
+                    "points vs baseline",
+                    "bookings vs baseline",
+                    "mission ratio",
+                    "categories",
+                    "entered new",
+                    "followed through",
+                ],
+                &rows,
+            );
+        }
+    }
 
     let out = args.out.clone().unwrap_or_else(|| data_dir.join("report.html"));
     let text = html.finish(started.elapsed().as_secs_f64());

@@ -32,7 +32,7 @@ pub struct PolicySpec {
     /// Position of the discover slot (none when absent).
     #[serde(default)]
     pub discover_slot: Option<usize>,
-    /// A booking floor: λ chosen per list (the service's when absent).
+    /// A booking floor: λ chosen per list (when absent: none if the policy names its λ, else the service's).
     #[serde(default)]
     pub booking_floor: Option<BookingFloor>,
     /// Exploration of the lists (the service's when absent).
@@ -71,7 +71,9 @@ impl PolicySpec {
             config.max_category_share = share;
         }
         config.discover_slot = self.discover_slot.or(base.discover_slot);
-        if self.booking_floor.is_some() {
+        // A policy that names its λ means that λ: the service's booking floor (which would choose λ per
+        // list) applies only to policies that name neither.
+        if self.booking_floor.is_some() || self.lambda.is_some() {
             config.booking_floor.clone_from(&self.booking_floor);
         }
         config

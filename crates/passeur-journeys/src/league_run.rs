@@ -2,7 +2,12 @@
 //! baseline policy (the mission ratio), and the target's verdict.
 
 use crate::simulate::{Metrics, RunOutcome};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// NaN is written as JSON null; read null back as NaN.
+fn nan_when_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
 
 /// Student's t quantile at 0.975 for `df` degrees of freedom (exact table up to 30, normal beyond).
 pub fn t975(df: usize) -> f64 {
@@ -18,11 +23,13 @@ pub fn t975(df: usize) -> f64 {
 }
 
 /// A mean with its 95 % interval's half-width (Student's t over the seeds).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     /// The mean over seeds.
+    #[serde(deserialize_with = "nan_when_null")]
     pub mean: f64,
     /// Half-width of the 95 % interval (NaN with one seed).
+    #[serde(deserialize_with = "nan_when_null")]
     pub half_width: f64,
 }
 
@@ -43,7 +50,7 @@ impl Estimate {
 }
 
 /// One policy under one behaviour, over every seed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicySummary {
     /// The policy.
     pub policy: String,
@@ -168,7 +175,7 @@ pub fn table(summaries: &[PolicySummary]) -> String {
 }
 
 /// Every run of a league study and its summaries, per behaviour.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeagueStudy {
     /// Weeks simulated.
     pub weeks: u32,

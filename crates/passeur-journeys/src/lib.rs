@@ -17,6 +17,7 @@ pub mod error;
 pub mod league;
 pub mod league_run;
 pub mod ope_check;
+pub mod pareto;
 pub mod simulate;
 
 pub use behaviour::Behaviour;
@@ -25,4 +26,5 @@ pub use league::{League, PolicySpec};
 pub use league_run::{Estimate, PolicySummary, summarise, table};
 pub use league_run::{LeagueStudy, run_league};
 pub use ope_check::{OpeCheck, OpeRow, check as check_ope, ope_table};
+pub use pareto::{frontier, pareto_svg};
 pub use simulate::{LoggedList, Metrics, RunOutcome, Study, StudyConfig, load_engine};

@@ -57,6 +57,7 @@ pub struct OpeCheck {
 /// no slot, deterministic. Others are not list policies over the logged candidates.
 pub fn list_policy(p: &PolicySpec) -> Option<ListPolicy> {
     let plain = matches!(p.order, None | Some(Order::Objective))
+        && p.lambda.is_some()
         && matches!(p.mixing, Some(Mixing::None))
         && p.max_category_share.is_some_and(|s| s >= 1.0)
         && p.discover_slot.is_none()
@@ -65,7 +66,7 @@ pub fn list_policy(p: &PolicySpec) -> Option<ListPolicy> {
         Some(e) => e.policy(),
         None => Exploration::default(),
     };
-    plain.then(|| ListPolicy { lambda: p.lambda.unwrap_or(1.0), exploration })
+    plain.then(|| ListPolicy { lambda: p.lambda.unwrap_or_default(), exploration })
 }
 
 fn clicks(lists: &[crate::simulate::LoggedList], positions: usize) -> f64 {

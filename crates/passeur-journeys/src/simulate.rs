@@ -48,7 +48,7 @@ impl Default for StudyConfig {
 }
 
 /// A list served in the loop, with what the young person did with it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct LoggedList {
     /// The young person's index in the sample.
     pub user: usize,
@@ -116,7 +116,7 @@ pub struct Study<'a> {
 }
 
 /// The outcome of one policy, one behaviour, one seed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RunOutcome {
     /// The policy's name.
     pub policy: String,
@@ -142,7 +142,7 @@ pub struct RunOutcome {
 }
 
 /// The measures of a run, per young person followed unless said otherwise.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, serde::Deserialize)]
 pub struct Metrics {
     /// Bookings kept (cancellations deducted).
     pub bookings: f64,

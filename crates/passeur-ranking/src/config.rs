@@ -95,15 +95,17 @@ pub struct BookingFloor {
 
 impl Default for BookingFloor {
     fn default() -> Self {
-        BookingFloor { share: 0.97, decay: 0.85, positions: 12, max_lambda: 8.0 }
+        BookingFloor { share: 0.95, decay: 0.85, positions: 12, max_lambda: 8.0 }
     }
 }
 
 impl BookingFloor {
     /// The λ tried, ascending.
     pub fn lambdas(&self) -> Vec<f64> {
-        [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0]
-            .into_iter()
+        // Steps of 0.25 up to 4, then coarser: the floor lands close to its share.
+        (1..=16)
+            .map(|i| f64::from(i) * 0.25)
+            .chain([5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 16.0])
             .filter(|&l| l <= self.max_lambda)
             .collect()
     }

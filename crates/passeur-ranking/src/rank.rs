@@ -93,6 +93,9 @@ pub struct Ranked {
     pub retrieval_rank: u32,
     /// The sources that proposed it, with their ranks.
     pub origins: Vec<Origin>,
+    /// The λ its score used (the booking floor's choice for this list when one is set; 0 for orders
+    /// other than the objective).
+    pub lambda: f64,
 }
 
 /// One request to rank for.
@@ -357,10 +360,14 @@ impl<'a> Ranker<'a> {
         scratch: &mut Scratch,
     ) -> Vec<Ranked> {
         let mut values = self.values(request, candidates, snapshot, policy, scratch);
+        let mut lambda = match policy {
+            Policy::Objective { lambda } => lambda,
+            _ => 0.0,
+        };
         if let (Some(floor), Policy::Objective { .. }) = (&self.config.booking_floor, policy) {
             let scored: Vec<(f64, f64, u32)> =
                 values.iter().map(|v| (v.p_click, v.p_booking, v.points.points)).collect();
-            let lambda = floor_lambda(floor, &scored);
+            lambda = floor_lambda(floor, &scored);
             for v in &mut values {
                 v.value = objective(v.p_click, v.p_booking, v.points.points, lambda);
             }
@@ -376,7 +383,7 @@ impl<'a> Ranker<'a> {
             values.truncate(keep);
         }
         values.sort_by(order);
-        let scored = values.into_iter().map(|v| self.explain(request, &candidates[v.index], v)).collect();
+        let scored = values.into_iter().map(|v| self.explain(request, &candidates[v.index], v, lambda)).collect();
         self.mix(scored)
     }
 
@@ -390,7 +397,11 @@ impl<'a> Ranker<'a> {
         scratch: &mut Scratch,
     ) -> Vec<Ranked> {
         let values = self.values(request, candidates, snapshot, policy, scratch);
-        values.into_iter().map(|v| self.explain(request, &candidates[v.index], v)).collect()
+        let lambda = match policy {
+            Policy::Objective { lambda } => lambda,
+            _ => 0.0,
+        };
+        values.into_iter().map(|v| self.explain(request, &candidates[v.index], v, lambda)).collect()
     }
 
     /// Features, both heads, Δdiv and the policy's value of every candidate, in candidate order.
@@ -454,7 +465,7 @@ impl<'a> Ranker<'a> {
         values
     }
 
-    fn explain(&self, request: &UserRequest<'_>, c: &Candidate, v: Values) -> Ranked {
+    fn explain(&self, request: &UserRequest<'_>, c: &Candidate, v: Values, lambda: f64) -> Ranked {
         let f = &self.table.facts[c.offer as usize];
         Ranked {
             offer_id: self.table.ids[c.offer as usize].clone(),
@@ -469,6 +480,7 @@ impl<'a> Ranker<'a> {
             retrieval_score: v.score,
             retrieval_rank: v.rank as u32,
             origins: c.origins.clone(),
+            lambda,
         }
     }
 

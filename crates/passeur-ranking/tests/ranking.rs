@@ -167,6 +167,7 @@ fn ranked(i: u32, category: &str, score: f64) -> Ranked {
         retrieval_score: 0.0,
         retrieval_rank: 0,
         origins: Vec::new(),
+        lambda: 0.0,
     }
 }
 

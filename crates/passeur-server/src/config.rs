@@ -128,7 +128,14 @@ impl Default for ServerConfig {
             index_nprobe: 24,
             index_exact_below: 30_000,
             map_points: 1000,
-            ranking: RankConfig::default(),
+            // The league's winner (`passeur simulate journeys`): the objective with λ chosen per list by a
+            // booking floor at 95 %, no mixing, no category cap.
+            ranking: RankConfig {
+                mixing: passeur_ranking::Mixing::None,
+                max_category_share: 1.0,
+                booking_floor: Some(passeur_ranking::BookingFloor::default()),
+                ..RankConfig::default()
+            },
             exploration: ExplorationConfig::default(),
         }
     }

@@ -1187,7 +1187,7 @@ impl Engine {
 
     fn explain(&self, r: &Ranked) -> Explanation {
         let sources: Vec<String> = r.origins.iter().map(|o| format!("{} (#{})", o.source.name(), o.rank + 1)).collect();
-        let lambda = self.rank.lambda;
+        let lambda = r.lambda;
         let diversity = if r.delta_div == 0 {
             "adds nothing new to the user's diversification".to_owned()
         } else {
