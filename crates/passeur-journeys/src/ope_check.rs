@@ -69,6 +69,9 @@ pub fn list_policy(p: &PolicySpec) -> Option<ListPolicy> {
     plain.then(|| ListPolicy { lambda: p.lambda.unwrap_or_default(), exploration })
 }
 
+/// An estimator's name and its (estimate, lower, upper) per seed.
+type PerSeed = (String, Vec<(f64, f64, f64)>);
+
 fn clicks(lists: &[crate::simulate::LoggedList], positions: usize) -> f64 {
     let long: Vec<_> = lists.iter().filter(|l| l.offers.len() >= positions).collect();
     let total: usize = long.iter().map(|l| l.consulted[..positions].iter().filter(|&&c| c).count()).sum();
@@ -98,8 +101,8 @@ pub fn check(
     study.set_log_lists(true);
     let targets: Vec<(&PolicySpec, ListPolicy)> =
         targets.iter().filter_map(|t| list_policy(t).map(|l| (t, l))).collect();
-    // estimates[target][estimator] = (estimate, lower, upper) per seed; truths[target] per seed.
-    let mut estimates: Vec<Vec<(String, Vec<(f64, f64, f64)>)>> = vec![Vec::new(); targets.len()];
+    // estimates[target] = each estimator's (estimate, lower, upper) per seed; truths[target] per seed.
+    let mut estimates: Vec<Vec<PerSeed>> = vec![Vec::new(); targets.len()];
     let mut truths: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
     let mut warnings = Vec::new();
     let (mut logger_value, mut lists) = (0.0, 0.0);

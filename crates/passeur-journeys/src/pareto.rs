@@ -29,9 +29,12 @@ pub fn frontier(summaries: &[PolicySummary]) -> Vec<usize> {
     out
 }
 
+/// A policy's point: name, bookings and its half-width, points and its half-width.
+type Point = (String, f64, f64, f64, f64);
+
 /// The plot as an SVG document.
 pub fn pareto_svg(title: &str, summaries: &[PolicySummary], baseline: &str) -> Result<String> {
-    let points: Vec<(String, f64, f64, f64, f64)> = summaries
+    let points: Vec<Point> = summaries
         .iter()
         .filter_map(|s| {
             let (b, p) = (s.get("bookings")?, s.get("points")?);
@@ -42,8 +45,8 @@ pub fn pareto_svg(title: &str, summaries: &[PolicySummary], baseline: &str) -> R
     if points.is_empty() {
         return Err(JourneyError::Config { field: "summaries".into(), reason: "no policy to plot".into() });
     }
-    let lo = |v: &dyn Fn(&(String, f64, f64, f64, f64)) -> f64| points.iter().map(v).fold(f64::INFINITY, f64::min);
-    let hi = |v: &dyn Fn(&(String, f64, f64, f64, f64)) -> f64| points.iter().map(v).fold(f64::NEG_INFINITY, f64::max);
+    let lo = |v: &dyn Fn(&Point) -> f64| points.iter().map(v).fold(f64::INFINITY, f64::min);
+    let hi = |v: &dyn Fn(&Point) -> f64| points.iter().map(v).fold(f64::NEG_INFINITY, f64::max);
     let (x0, x1) = (lo(&|p| p.1 - p.2), hi(&|p| p.1 + p.2));
     let (y0, y1) = (lo(&|p| p.3 - p.4), hi(&|p| p.3 + p.4));
     let pad = |a: f64, b: f64| ((b - a).max(1e-6)) * 0.08;
@@ -123,4 +126,52 @@ pub fn pareto_svg(title: &str, summaries: &[PolicySummary], baseline: &str) -> R
         root.present().map_err(plot_error)?;
     }
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::league_run::Estimate;
+
+    fn summary(policy: &str, bookings: f64, points: f64) -> PolicySummary {
+        let e = |mean| Estimate { mean, half_width: 0.05 };
+        PolicySummary {
+            policy: policy.into(),
+            behaviour: "b".into(),
+            seeds: 5,
+            metrics: vec![("bookings".into(), e(bookings)), ("points".into(), e(points))],
+            points_gain: e(0.0),
+            bookings_change: e(0.0),
+            mission_ratio: None,
+            meets_target: false,
+            lists: 1.0,
+            user_weeks_per_s: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_frontier_keeps_the_non_dominated_policies_by_bookings() {
+        let s = vec![summary("a", 4.0, 4.0), summary("b", 3.0, 5.0), summary("c", 2.0, 3.0), summary("d", 4.5, 3.0)];
+        assert_eq!(frontier(&s), vec![1, 0, 3], "c is dominated by a and b");
+    }
+
+    #[test]
+    fn the_plot_has_axes_ticks_labels_and_a_legend() {
+        let s = vec![summary("lambda-0", 4.5, 4.6), summary("floor-95", 4.4, 5.9), summary("random", 2.3, 3.0)];
+        let svg = pareto_svg("behaviour default", &s, "lambda-0").unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..40.min(svg.len())]);
+        for text in [
+            "bookings per young person",
+            "diversification points per young person",
+            "floor-95",
+            "random",
+            "Pareto frontier",
+            "target",
+        ] {
+            assert!(svg.contains(text), "no {text:?} in the plot");
+        }
+        // Tick labels with values on both axes.
+        assert!(svg.contains(">4.00<") || svg.contains(">4.0<") || svg.contains("4.00"), "no tick value");
+        assert!(pareto_svg("empty", &[], "x").is_err());
+    }
 }
