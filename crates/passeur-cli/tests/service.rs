@@ -266,7 +266,10 @@ async fn a_partner_publishes_a_young_person_books_and_the_score_and_delta_div_fo
         let e = &i["explanation"];
         let (pc, pb, d) =
             (e["p_click"].as_f64().unwrap(), e["p_booking"].as_f64().unwrap(), i["delta_div"].as_f64().unwrap());
-        let expected = pc + pb * (1.0 + d);
+        // The service's booking floor chooses each list's λ; the explanation says which.
+        let lambda = e["lambda"].as_f64().unwrap();
+        assert!((0.0..=8.0).contains(&lambda), "{i}");
+        let expected = pc + pb * (1.0 + lambda * d);
         assert!((i["score"].as_f64().unwrap() - expected).abs() < 1e-9, "score is the objective: {i}");
     }
 

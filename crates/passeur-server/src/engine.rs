@@ -205,6 +205,8 @@ pub struct Explanation {
     pub retrieval_score: f32,
     /// Estimated rank of that score in the catalogue.
     pub retrieval_rank: u32,
+    /// The λ of this list's objective (the booking floor's choice when one is set).
+    pub lambda: f64,
     /// The objective's formula with its numbers.
     pub objective: String,
     /// In words.
@@ -1200,6 +1202,7 @@ impl Engine {
             delta_div_criteria: r.delta_div_criteria.clone(),
             retrieval_score: r.retrieval_score,
             retrieval_rank: r.retrieval_rank,
+            lambda,
             objective: format!(
                 "{:.4} + {:.4} × (1 + {lambda} × {}) = {:.4}",
                 r.p_click, r.p_booking, r.delta_div, r.score

@@ -343,7 +343,7 @@ pub fn schemas() -> Value {
             "explanation": { "type": "object", "properties": {
                 "sources": { "type": "array" }, "p_click": { "type": "number" }, "p_booking": { "type": "number" },
                 "delta_div_criteria": { "type": "array", "items": string() }, "retrieval_score": { "type": "number" },
-                "retrieval_rank": { "type": "integer" }, "objective": string(), "text": string() } }
+                "retrieval_rank": { "type": "integer" }, "lambda": { "type": "number" }, "objective": string(), "text": string() } }
         }),
     );
     let list = object(
