@@ -122,9 +122,18 @@ pub fn check(
         }
         lists += logged.len() as f64 / seeds.len() as f64;
         for (t, (spec, target)) in targets.iter().enumerate() {
+            // A target the logs cannot support (e.g. a deterministic order no logged prefix matches) is
+            // reported with the estimators' reason, not valued.
             let evaluation =
-                evaluate(&logged, target, &EvalSettings { seed: settings.seed ^ seed, ..settings.clone() })
-                    .map_err(|e| JourneyError::Engine(format!("evaluating {}: {e}", spec.name)))?;
+                match evaluate(&logged, target, &EvalSettings { seed: settings.seed ^ seed, ..settings.clone() }) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        if seed == seeds[0] {
+                            warnings.push((spec.name.clone(), vec![format!("not valued: {e}")]));
+                        }
+                        continue;
+                    }
+                };
             if seed == seeds[0] {
                 warnings.push((spec.name.clone(), evaluation.warnings.clone()));
             }
