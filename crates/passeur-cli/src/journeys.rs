@@ -10,7 +10,7 @@ use std::time::Instant;
 /// Arguments of `passeur simulate journeys`.
 #[derive(Debug, clap::Args)]
 pub struct JourneysArgs {
-    /// The service's configuration (the policies override its [ranking] and [exploration]); none: defaults.
+    /// The service's configuration (the policies override its `[ranking]` and `[exploration]`); none: defaults.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The league of policies (TOML); none: the built-in league (crates/passeur-journeys/leagues/default.toml).
@@ -43,7 +43,7 @@ pub struct JourneysArgs {
     /// Write every run and summary as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Print the offer ids the service's own policy (the configuration's [ranking] and [exploration])
+    /// Print the offer ids the service's own policy (the configuration's `[ranking]` and `[exploration]`)
     /// serves this user on day 0 (session 0, seed 1) as JSON, and exit.
     #[arg(long)]
     pub list_for: Option<String>,
