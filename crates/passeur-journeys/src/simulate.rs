@@ -392,13 +392,13 @@ impl<'a> Study<'a> {
                 let c = usize::from(self.base.table.facts[o as usize].category);
                 kept_by_category[f][c] -= 1;
                 serial[f] += 1;
-                let cancel = Interaction {
-                    id: format!("sim-{}-{}", followers[f].id, serial[f]),
-                    user_id: followers[f].id.clone(),
-                    offer_id: booking.offer_id.clone(),
-                    at: now,
-                    kind: InteractionKind::Cancellation { booking_id: booking.id.clone() },
-                };
+                let cancel = sim_event(
+                    &followers[f].id,
+                    &booking.offer_id,
+                    serial[f],
+                    now,
+                    InteractionKind::Cancellation { booking_id: booking.id.clone() },
+                );
                 bookings.insert(booking.id.clone(), booking);
                 events.push(cancel);
                 outcomes.push(EventOutcome::Recorded { credit_cents: followers[f].credit });
@@ -447,23 +447,11 @@ impl<'a> Study<'a> {
                     consultations += 1;
                     let user_id = followers[f].id.clone();
                     let offer_id = self.base.table.ids[o].clone();
-                    events.push(Interaction {
-                        id: format!("sim-{user_id}-{}", serial[f]),
-                        user_id: user_id.clone(),
-                        offer_id: offer_id.clone(),
-                        at: now,
-                        kind: InteractionKind::Consultation,
-                    });
+                    events.push(sim_event(&user_id, &offer_id, serial[f], now, InteractionKind::Consultation));
                     outcomes.push(EventOutcome::Recorded { credit_cents: followers[f].credit });
                     if a.favourite {
                         serial[f] += 1;
-                        events.push(Interaction {
-                            id: format!("sim-{user_id}-{}", serial[f]),
-                            user_id: user_id.clone(),
-                            offer_id: offer_id.clone(),
-                            at: now,
-                            kind: InteractionKind::Favourite,
-                        });
+                        events.push(sim_event(&user_id, &offer_id, serial[f], now, InteractionKind::Favourite));
                         outcomes.push(EventOutcome::Recorded { credit_cents: followers[f].credit });
                     }
                     let Some(quantity) = a.book else { continue };
@@ -485,13 +473,13 @@ impl<'a> Study<'a> {
                         l.booked[a.position] = true;
                     }
                     serial[f] += 1;
-                    let booking = Interaction {
-                        id: format!("sim-{user_id}-{}", serial[f]),
-                        user_id,
-                        offer_id,
-                        at: now,
-                        kind: InteractionKind::Booking { amount_cents: amount, quantity },
-                    };
+                    let booking = sim_event(
+                        &user_id,
+                        &offer_id,
+                        serial[f],
+                        now,
+                        InteractionKind::Booking { amount_cents: amount, quantity },
+                    );
                     events.push(booking.clone());
                     outcomes.push(EventOutcome::Recorded { credit_cents: followers[f].credit });
                     // A discovery: open users take to the new category (the world's drift rule).
@@ -588,6 +576,17 @@ impl<'a> Study<'a> {
             violations,
             logged,
         })
+    }
+}
+
+/// An event of the loop, numbered in its user's own series.
+fn sim_event(user_id: &str, offer_id: &str, serial: u32, at: Timestamp, kind: InteractionKind) -> Interaction {
+    Interaction {
+        id: format!("sim-{user_id}-{serial}"),
+        user_id: user_id.to_owned(),
+        offer_id: offer_id.to_owned(),
+        at,
+        kind,
     }
 }
 
