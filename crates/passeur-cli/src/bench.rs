@@ -29,6 +29,19 @@ pub enum BenchCommand {
         /// Rules: deck, weighted, or a TOML file.
         #[arg(long, default_value = "deck")]
         rules: String,
+        /// Instead: `passeur diversity score --from` cold and cached, side by side with the deck's rule
+        /// as DuckDB SQL over the same files, outputs compared (needs DuckDB: `bash scripts/duckdb-env.sh`).
+        #[arg(long)]
+        against_duckdb: bool,
+        /// With --against-duckdb: a directory of world files to use instead of generating the world.
+        #[arg(long, requires = "against_duckdb")]
+        from: Option<std::path::PathBuf>,
+        /// With --against-duckdb: runs of each contender (the median is reported).
+        #[arg(long, default_value_t = 3, requires = "against_duckdb")]
+        runs: usize,
+        /// With --against-duckdb: a Python interpreter that has DuckDB's package.
+        #[arg(long, requires = "against_duckdb")]
+        python: Option<std::path::PathBuf>,
     },
     /// The vector index at scale: recall@10, queries/s, p50/p99 latency, with and without filters, per backend.
     Index {
@@ -130,7 +143,22 @@ pub fn run(data_dir: &Path, command: BenchCommand) -> Result<ExitCode> {
             data_dir,
             &crate::bench_embed::EmbedBench { scale, seed, texts, models, batch_size, python },
         ),
-        BenchCommand::Diversity { scale, seed, rules } => crate::bench_diversity::run(data_dir, scale, seed, &rules),
+        BenchCommand::Diversity { scale, seed, rules, against_duckdb: false, .. } => {
+            crate::bench_diversity::run(data_dir, scale, seed, &rules)
+        }
+        BenchCommand::Diversity { scale, seed, against_duckdb: true, from, runs, python, .. } => {
+            let files = match from {
+                Some(dir) => dir,
+                None => world_files(data_dir, scale, seed)?,
+            };
+            let work = data_dir.join("bench").join("duckdb");
+            crate::bench_duckdb::run(&crate::bench_duckdb::DuckdbBench {
+                files: &files,
+                work: &work,
+                runs: runs.max(1),
+                python,
+            })
+        }
     }
 }
 

@@ -17,6 +17,7 @@ macro_rules! out {
 
 mod bench;
 mod bench_diversity;
+mod bench_duckdb;
 mod bench_embed;
 mod bench_index;
 mod commands;

@@ -24,6 +24,16 @@ impl Timestamp {
         Timestamp(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp())
     }
 
+    /// From seconds since the epoch, refused outside the calendar's range
+    /// (chrono's ±262 000 years), so that every stored instant can be written
+    /// back as text and as a millisecond Parquet timestamp.
+    pub fn checked(seconds: i64) -> Result<Timestamp, String> {
+        match DateTime::from_timestamp(seconds, 0) {
+            Some(_) => Ok(Timestamp(seconds)),
+            None => Err(format!("{seconds} seconds since 1970 is outside the calendar")),
+        }
+    }
+
     /// Seconds since the epoch.
     pub fn seconds(self) -> i64 {
         self.0
@@ -39,11 +49,15 @@ impl Timestamp {
         DateTime::from_timestamp(self.0, 0).unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
-    /// Parses RFC 3339 text (`2024-03-01T18:30:00Z`, any offset) or a plain
-    /// date (`2024-03-01`, midnight UTC). Sub-second digits are refused, so
-    /// that what is stored is exactly what was read.
+    /// Parses RFC 3339 text (`2024-03-01T18:30:00Z`, any offset), a plain
+    /// date (`2024-03-01`, midnight UTC) or integer seconds since the epoch
+    /// (`1709317800`). Sub-second digits are refused, so that what is stored
+    /// is exactly what was read.
     pub fn parse(text: &str) -> Result<Timestamp, String> {
         let text = text.trim();
+        if let Ok(seconds) = text.parse::<i64>() {
+            return Timestamp::checked(seconds);
+        }
         if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
             if dt.timestamp_subsec_nanos() != 0 {
                 return Err(format!("{text:?} has sub-second digits; timestamps are whole seconds"));
@@ -53,7 +67,9 @@ impl Timestamp {
         if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
             return Ok(Timestamp::from_date(date));
         }
-        Err(format!("{text:?} is not an RFC 3339 timestamp such as 2024-03-01T18:30:00Z"))
+        Err(format!(
+            "{text:?} is not an RFC 3339 timestamp such as 2024-03-01T18:30:00Z or integer seconds since 1970"
+        ))
     }
 
     /// This instant plus some days.

@@ -49,7 +49,7 @@ impl fmt::Display for RowError {
 #[derive(Debug, Error)]
 pub enum IoError {
     /// The import found bad rows and applied nothing.
-    #[error("import rejected, nothing applied: {total} bad row(s); first: {}", errors.first().map(ToString::to_string).unwrap_or_default())]
+    #[error("rejected, nothing applied: {total} bad row(s); first: {}", errors.first().map(ToString::to_string).unwrap_or_default())]
     Rejected {
         /// The errors kept (up to the configured maximum).
         errors: Vec<RowError>,
@@ -67,6 +67,14 @@ pub enum IoError {
     UnknownKind {
         /// The file.
         path: String,
+    },
+    /// A directory of files lacks one that is needed.
+    #[error("{dir} holds no {stem}.parquet, {stem}.csv or {stem}.jsonl")]
+    NoFile {
+        /// The directory.
+        dir: String,
+        /// The file's name without extension (`venues`, `offers`, `interactions`).
+        stem: &'static str,
     },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]

@@ -4,11 +4,11 @@ use crate::error::{IoError, Result, RowError};
 use crate::schema::{Cell, EntityKind, FieldSpec, FieldType};
 use arrow_array::builder::{
     BooleanBuilder, Date32Builder, Float32Builder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-    TimestampSecondBuilder,
+    TimestampMillisecondBuilder,
 };
 use arrow_array::{
     Array, ArrayRef, BooleanArray, Date32Array, Float32Array, Float64Array, Int64Array, ListArray, RecordBatch,
-    StringArray, TimestampSecondArray,
+    StringArray,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use passeur_domain::Timestamp;
@@ -252,7 +252,10 @@ fn arrow_type(ty: FieldType) -> DataType {
         FieldType::Int => DataType::Int64,
         FieldType::Float => DataType::Float64,
         FieldType::Bool => DataType::Boolean,
-        FieldType::Timestamp => DataType::Timestamp(TimeUnit::Second, Some("UTC".into())),
+        // Milliseconds, not seconds: Parquet has no second unit, and a column
+        // written as `Timestamp(Second)` is stored as a bare INT64 that
+        // pandas, DuckDB and Spark read as a number, not as a time.
+        FieldType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
         FieldType::Date => DataType::Date32,
         FieldType::FloatList => DataType::List(Arc::new(Field::new("item", DataType::Float32, true))),
     }
@@ -383,6 +386,86 @@ pub fn scan_parquet_columns(
     Ok(rows)
 }
 
+/// Why a timestamp column could not be read: the row (within the array) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimestampError {
+    /// Row within the array.
+    pub row: usize,
+    /// What is wrong, in the words the text formats use.
+    pub reason: String,
+}
+
+/// A column of instants as whole seconds since 1970-01-01T00:00:00Z: every
+/// Arrow timestamp unit (s, ms, µs, ns), with or without a time zone (Arrow
+/// stores instants in UTC; a zone-less timestamp is read as UTC), integers
+/// (seconds: passeur's files before timestamps were typed, and what other
+/// tools write for epoch seconds) and RFC 3339 text. A value with a
+/// sub-second part is refused as the text formats refuse it, so that every
+/// format reads to the same records.
+pub fn timestamp_seconds(array: &dyn Array) -> std::result::Result<Int64Array, TimestampError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{
+        Int32Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+        TimestampSecondType,
+    };
+    fn scaled(
+        values: impl Iterator<Item = Option<i64>>,
+        per_second: i64,
+    ) -> std::result::Result<Int64Array, TimestampError> {
+        let mut out = Int64Builder::new();
+        for (row, v) in values.enumerate() {
+            match v {
+                None => out.append_null(),
+                Some(v) if v.rem_euclid(per_second) != 0 => {
+                    let seconds = v.div_euclid(per_second);
+                    let text = Timestamp(seconds).to_string();
+                    return Err(TimestampError {
+                        row,
+                        reason: format!("{text:?} has sub-second digits; timestamps are whole seconds"),
+                    });
+                }
+                Some(v) => out.append_value(in_range(row, v / per_second)?),
+            }
+        }
+        Ok(out.finish())
+    }
+    fn in_range(row: usize, seconds: i64) -> std::result::Result<i64, TimestampError> {
+        Timestamp::checked(seconds).map(Timestamp::seconds).map_err(|reason| TimestampError { row, reason })
+    }
+    match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => scaled(array.as_primitive::<TimestampSecondType>().iter(), 1),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            scaled(array.as_primitive::<TimestampMillisecondType>().iter(), 1_000)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            scaled(array.as_primitive::<TimestampMicrosecondType>().iter(), 1_000_000)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            scaled(array.as_primitive::<TimestampNanosecondType>().iter(), 1_000_000_000)
+        }
+        DataType::Int64 => scaled(array.as_primitive::<Int64Type>().iter(), 1),
+        DataType::Int32 => scaled(array.as_primitive::<Int32Type>().iter().map(|v| v.map(i64::from)), 1),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let text = arrow_cast::cast(array, &DataType::Utf8)
+                .map_err(|e| TimestampError { row: 0, reason: e.to_string() })?;
+            let mut out = Int64Builder::new();
+            for (row, v) in text.as_string::<i32>().iter().enumerate() {
+                match v {
+                    None => out.append_null(),
+                    Some(t) => out
+                        .append_value(Timestamp::parse(t).map_err(|reason| TimestampError { row, reason })?.seconds()),
+                }
+            }
+            Ok(out.finish())
+        }
+        DataType::Null => Ok(Int64Array::new_null(array.len())),
+        other => Err(TimestampError {
+            row: 0,
+            reason: format!("a column of type {other} cannot be read as a timestamp (a Parquet timestamp, integer seconds or RFC 3339 text)"),
+        }),
+    }
+}
+
 fn cell_at(array: &dyn Array, ty: FieldType, row: usize) -> Cell {
     if array.is_null(row) {
         return Cell::Null;
@@ -393,7 +476,8 @@ fn cell_at(array: &dyn Array, ty: FieldType, row: usize) -> Cell {
         FieldType::Int => Cell::Int(any.downcast_ref::<Int64Array>().expect("cast").value(row)),
         FieldType::Float => Cell::Float(any.downcast_ref::<Float64Array>().expect("cast").value(row)),
         FieldType::Bool => Cell::Bool(any.downcast_ref::<BooleanArray>().expect("cast").value(row)),
-        FieldType::Timestamp => Cell::Int(any.downcast_ref::<TimestampSecondArray>().expect("cast").value(row)),
+        // Timestamp columns are normalised to seconds by `timestamp_seconds` before this.
+        FieldType::Timestamp => Cell::Int(any.downcast_ref::<Int64Array>().expect("cast").value(row)),
         FieldType::Date => Cell::Int(i64::from(any.downcast_ref::<Date32Array>().expect("cast").value(row))),
         FieldType::FloatList => {
             let list = any.downcast_ref::<ListArray>().expect("cast").value(row);
@@ -430,6 +514,16 @@ fn read_parquet(
                 arrays.push(None);
                 continue;
             };
+            if spec.ty == FieldType::Timestamp {
+                match timestamp_seconds(batch.column(*i).as_ref()) {
+                    Ok(a) => arrays.push(Some(Arc::new(a))),
+                    Err(TimestampError { row, reason }) => {
+                        errors(row_error(path, row_number + 1 + row as u64, Some(spec.name), reason));
+                        return Ok(());
+                    }
+                }
+                continue;
+            }
             let target = arrow_type(spec.ty);
             match arrow_cast::cast_with_options(batch.column(*i), &target, &options) {
                 Ok(a) => arrays.push(Some(a)),
@@ -614,7 +708,7 @@ enum ColumnBuilder {
     Int(Int64Builder),
     Float(Float64Builder),
     Bool(BooleanBuilder),
-    Timestamp(TimestampSecondBuilder),
+    Timestamp(TimestampMillisecondBuilder),
     Date(Date32Builder),
     FloatList(ListBuilder<Float32Builder>),
 }
@@ -626,7 +720,7 @@ impl ColumnBuilder {
             FieldType::Int => ColumnBuilder::Int(Int64Builder::new()),
             FieldType::Float => ColumnBuilder::Float(Float64Builder::new()),
             FieldType::Bool => ColumnBuilder::Bool(BooleanBuilder::new()),
-            FieldType::Timestamp => ColumnBuilder::Timestamp(TimestampSecondBuilder::new().with_timezone("UTC")),
+            FieldType::Timestamp => ColumnBuilder::Timestamp(TimestampMillisecondBuilder::new().with_timezone("UTC")),
             FieldType::Date => ColumnBuilder::Date(Date32Builder::new()),
             FieldType::FloatList => ColumnBuilder::FloatList(ListBuilder::new(Float32Builder::new())),
         }
@@ -638,7 +732,9 @@ impl ColumnBuilder {
             (ColumnBuilder::Int(b), Cell::Int(i)) => b.append_value(*i),
             (ColumnBuilder::Float(b), Cell::Float(x)) => b.append_value(*x),
             (ColumnBuilder::Bool(b), Cell::Bool(x)) => b.append_value(*x),
-            (ColumnBuilder::Timestamp(b), Cell::Int(i)) => b.append_value(*i),
+            // Seconds to milliseconds; timestamps are range-checked when read
+            // (`Timestamp::parse`, `RowReader::opt_timestamp`), far inside i64 / 1000.
+            (ColumnBuilder::Timestamp(b), Cell::Int(i)) => b.append_value(i.saturating_mul(1000)),
             (ColumnBuilder::Date(b), Cell::Int(d)) => b.append_value(i32::try_from(*d).unwrap_or(i32::MAX)),
             (ColumnBuilder::FloatList(b), Cell::FloatList(v)) => {
                 b.values().append_slice(v);

@@ -262,7 +262,7 @@ impl<'a> RowReader<'a> {
     fn opt_timestamp(&self, name: &'static str) -> Result<Option<Timestamp>, FieldError> {
         Ok(match self.cell(name)? {
             None => None,
-            Some(Cell::Int(i)) => Some(Timestamp(*i)),
+            Some(Cell::Int(i)) => Some(Timestamp::checked(*i).map_err(|e| FieldError::new(name, e))?),
             Some(Cell::Str(s)) => Some(Timestamp::parse(s).map_err(|e| FieldError::new(name, e))?),
             Some(other) => return Err(FieldError::new(name, format!("expected a timestamp, got {other:?}"))),
         })

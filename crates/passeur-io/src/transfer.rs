@@ -74,7 +74,7 @@ impl ImportReport {
 }
 
 /// Splits a store error into a row error (bad data) or a real failure.
-fn row_error_of(error: StoreError, file: &Path, line: u64) -> Result<RowError> {
+pub(crate) fn row_error_of(error: StoreError, file: &Path, line: u64) -> Result<RowError> {
     let at = |field: Option<&str>, reason: String| RowError {
         file: file.display().to_string(),
         line,

@@ -13,10 +13,12 @@
 //! assert_eq!(store.counts().unwrap().users, 0);
 //! ```
 
+mod checks;
 mod error;
 mod sqlite;
 mod stats;
 
+pub use checks::{References, check_interaction, check_offer};
 pub use error::{Result, StoreError};
 pub use sqlite::{
     ActivityRow, ApiKeyRecord, OfferActivity, SCHEMA_VERSION, ServedListRecord, SqliteStore, StoreConfig, Synchronous,

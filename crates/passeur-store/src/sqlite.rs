@@ -729,17 +729,11 @@ fn write_venue(tx: &Connection, v: &Venue) -> Result<()> {
 }
 
 fn write_offer(tx: &Connection, o: &Offer) -> Result<()> {
-    o.validate()?;
-    if let Some(venue_id) = &o.venue_id {
-        let venue = get_venue(tx, venue_id)?.ok_or_else(|| StoreError::UnknownReference {
-            entity: "offer",
-            id: o.id.clone(),
-            field: "venue_id",
-            target: "venue",
-            missing: venue_id.clone(),
-        })?;
-        o.validate_venue(&venue)?;
-    }
+    let venue = match &o.venue_id {
+        Some(id) => get_venue(tx, id)?,
+        None => None,
+    };
+    crate::checks::check_offer(o, venue.as_ref())?;
     tx.prepare_cached(sql!(
         "INSERT INTO offers ({OFFER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
          ?15, ?16, ?17, ?18, ?19)
@@ -808,38 +802,21 @@ fn exists(tx: &Connection, table: &str, id: &str) -> Result<bool> {
 type Exists<'a> = dyn FnMut(&Connection, &'static str, &str) -> Result<bool> + 'a;
 
 fn check_interaction_references(tx: &Connection, i: &Interaction, exists: &mut Exists<'_>) -> Result<()> {
-    let unknown = |field, target, missing: &str| StoreError::UnknownReference {
-        entity: "interaction",
-        id: i.id.clone(),
-        field,
-        target,
-        missing: missing.to_owned(),
-    };
-    if !exists(tx, "users", &i.user_id)? {
-        return Err(unknown("user_id", "user", &i.user_id));
-    }
-    if !exists(tx, "offers", &i.offer_id)? {
-        return Err(unknown("offer_id", "offer", &i.offer_id));
-    }
-    if let InteractionKind::Cancellation { booking_id } = &i.kind {
-        let booking = get_interaction(tx, booking_id)?
-            .filter(|b| matches!(b.kind, InteractionKind::Booking { .. }))
-            .ok_or_else(|| unknown("booking_id", "booking", booking_id))?;
-        if booking.user_id != i.user_id || booking.offer_id != i.offer_id {
-            return Err(passeur_domain::DomainError::field(
-                "interaction",
-                &i.id,
-                "booking_id",
-                format!("booking {booking_id} is of another user or offer"),
-            )
-            .into());
+    let booking = match &i.kind {
+        InteractionKind::Cancellation { booking_id } => {
+            get_interaction(tx, booking_id)?.filter(|b| matches!(b.kind, InteractionKind::Booking { .. }))
         }
-    }
-    Ok(())
+        _ => None,
+    };
+    let found = crate::checks::References {
+        user: exists(tx, "users", &i.user_id)?,
+        offer: exists(tx, "offers", &i.offer_id)?,
+        booking: booking.as_ref().map(|b| (b.user_id.as_str(), b.offer_id.as_str())),
+    };
+    crate::checks::check_interaction(i, found)
 }
 
 fn write_interaction(tx: &Connection, i: &Interaction, exists: &mut Exists<'_>) -> Result<()> {
-    i.validate()?;
     check_interaction_references(tx, i, exists)?;
     let (mut amount, mut quantity, mut booking, mut call, mut position, mut model, mut propensity) =
         (None, None, None, None, None, None, None);

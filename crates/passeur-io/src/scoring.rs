@@ -1,0 +1,1063 @@
+//! The diversification score's inputs, read from a data team's own files
+//! (`passeur diversity score --from DIR`) or from a record store, with ids
+//! resolved to dense indices, and the scores written back as files.
+//!
+//! # One reader, one set of checks
+//!
+//! Files are read by the same code as [`crate::import_files`] (the row
+//! readers of [`crate::formats`], [`Record::from_cells`]) and every record
+//! passes the store's own checks ([`passeur_store::check_offer`],
+//! [`passeur_store::check_interaction`]) against what the files hold, so the
+//! same files give the same records, or the same errors (file, line, field,
+//! reason), as an import into an empty store. Records are upserted by id as an
+//! import does: a later row with the same id replaces the earlier one.
+//!
+//! Scoring reads what scoring needs. Of the interactions, it reads the kind
+//! of every row and every field of the bookings and cancellations; the
+//! other kinds (consultations, favourites, impressions) are not decoded,
+//! which is where its speed comes from, so a bad impression row that
+//! `import` refuses is not seen here. `users.*` may be left out: the users
+//! are then those who booked, without age or department.
+//!
+//! # The fast path
+//!
+//! A Parquet interactions file is read by row group in parallel: the `kind`
+//! column first, then only the booking and cancellation rows of the other
+//! columns (a row selection, so the ids of other kinds are never decoded).
+//! The fast path checks each row it keeps cheaply; when any check fails it
+//! gives the file to the row reader, which names every bad row as `import`
+//! does. The fast path is an optimisation of valid files, never a second
+//! set of rules.
+
+use crate::error::{IoError, Result, RowError};
+use crate::formats::{FileFormat, create_table_sink, read_rows, schema_of, timestamp_seconds, write_record_batches};
+use crate::schema::{Cell, EntityKind, FieldSpec, FieldType, Record};
+use crate::transfer::row_error_of;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use passeur_diversity::{BatchScores, BookingTable, Criteria, OfferTraits};
+use passeur_domain::{Interaction, InteractionKind, Offer, User, Venue, validate_id};
+use passeur_store::{RecordStore, References, StoreError, check_interaction, check_offer};
+use rustc_hash::FxHashMap as HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// String ids to dense indices. Ids of up to 15 bytes (the common case)
+/// are keyed inline as a `u128` (bytes and length), so a lookup touches the
+/// table only, not a heap string: bulk resolution of millions of bookings is
+/// bound by cache misses, and this removes one per lookup.
+#[derive(Debug, Default)]
+pub struct IdIndex {
+    short: HashMap<u128, u32>,
+    long: HashMap<String, u32>,
+}
+
+impl IdIndex {
+    fn key(id: &str) -> Option<u128> {
+        let bytes = id.as_bytes();
+        (bytes.len() <= 15).then(|| {
+            let mut buf = [0u8; 16];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            buf[15] = bytes.len() as u8;
+            u128::from_le_bytes(buf)
+        })
+    }
+
+    /// An index sized for `n` ids.
+    pub fn with_capacity(n: usize) -> IdIndex {
+        IdIndex { short: HashMap::with_capacity_and_hasher(n, Default::default()), long: HashMap::default() }
+    }
+
+    /// Maps an id to an index; returns the index it had before, if any.
+    pub fn insert(&mut self, id: &str, index: u32) -> Option<u32> {
+        match Self::key(id) {
+            Some(k) => self.short.insert(k, index),
+            None => self.long.insert(id.to_owned(), index),
+        }
+    }
+
+    /// The index of an id.
+    pub fn get(&self, id: &str) -> Option<u32> {
+        match Self::key(id) {
+            Some(k) => self.short.get(&k).copied(),
+            None => self.long.get(id).copied(),
+        }
+    }
+}
+
+/// Many short strings in one buffer: no allocation per id.
+#[derive(Debug, Default, Clone)]
+pub struct Ids {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Ids {
+    /// Appends one id.
+    pub fn push(&mut self, id: &str) {
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+    }
+
+    /// Appends all of `other`'s ids.
+    pub fn append(&mut self, other: &Ids) {
+        let offset = self.text.len();
+        self.text.push_str(&other.text);
+        self.ends.extend(other.ends.iter().map(|e| e + offset));
+    }
+
+    /// The `i`-th id.
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    /// How many ids.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn retain(&self, keep: &[bool]) -> Ids {
+        let mut out = Ids::default();
+        for (i, k) in keep.iter().enumerate() {
+            if *k {
+                out.push(self.get(i));
+            }
+        }
+        out
+    }
+}
+
+/// Everything batch scoring needs, with ids resolved to dense indices.
+#[derive(Debug, Default)]
+pub struct ScoringInput {
+    /// Offer ids, by offer index.
+    pub offer_ids: Vec<String>,
+    /// Offer traits, by offer index.
+    pub traits: Vec<OfferTraits>,
+    /// Offer id to offer index.
+    pub offer_index: IdIndex,
+    /// User ids, by user index.
+    pub user_ids: Vec<String>,
+    /// User id to user index.
+    pub user_index: IdIndex,
+    /// (birth date, department) of the users of the users file (`None` for
+    /// users known only from their bookings).
+    pub user_info: Vec<Option<(chrono::NaiveDate, String)>>,
+    /// The bookings.
+    pub table: BookingTable,
+    /// Booking ids, by booking row.
+    pub booking_ids: Ids,
+}
+
+/// Bad rows, collected as an import collects them.
+struct Problems {
+    kept: Vec<RowError>,
+    total: usize,
+    max: usize,
+}
+
+impl Problems {
+    fn new() -> Problems {
+        Problems { kept: Vec::new(), total: 0, max: crate::ImportOptions::default().max_errors }
+    }
+
+    fn push(&mut self, e: RowError) {
+        self.total += 1;
+        if self.kept.len() < self.max {
+            self.kept.push(e);
+        }
+    }
+
+    fn finish(mut self) -> Result<()> {
+        if self.total == 0 {
+            return Ok(());
+        }
+        self.kept.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        Err(IoError::Rejected { errors: self.kept, total: self.total })
+    }
+}
+
+/// Reads every row of `path` as records of `R`; a row that does not decode,
+/// or that `check` refuses, is a problem of its line.
+fn read_checked<R: Record>(
+    path: &Path,
+    problems: &mut Problems,
+    check: &mut dyn FnMut(u64, R) -> std::result::Result<(), StoreError>,
+) -> Result<()> {
+    let format = FileFormat::from_path(path)?;
+    let mut bad: Vec<RowError> = Vec::new();
+    read_rows(path, format, R::KIND, &mut |e| problems.push(e), &mut |line, cells| {
+        match R::from_cells(&cells) {
+            Err(field) => bad.push(RowError {
+                file: path.display().to_string(),
+                line,
+                field: Some(field.field),
+                reason: field.reason,
+            }),
+            Ok(record) => {
+                if let Err(e) = check(line, record) {
+                    bad.push(row_error_of(e, path, line)?);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    for e in bad {
+        problems.push(e);
+    }
+    Ok(())
+}
+
+/// The file of `dir` named `stem` with a known extension.
+pub fn find_file(dir: &Path, stem: &str) -> Option<PathBuf> {
+    ["parquet", "csv", "jsonl", "ndjson"].iter().map(|ext| dir.join(format!("{stem}.{ext}"))).find(|p| p.exists())
+}
+
+fn require_file(dir: &Path, stem: &'static str) -> Result<PathBuf> {
+    find_file(dir, stem).ok_or_else(|| IoError::NoFile { dir: dir.display().to_string(), stem })
+}
+
+/// What an interaction id stands for while interactions are read row by row.
+#[derive(Debug, Clone, Copy)]
+enum Scored {
+    /// A booking, at this row of the table.
+    Booking(u32),
+    /// A cancellation, at this index of the cancellations.
+    Cancellation(u32),
+}
+
+impl ScoringInput {
+    /// Reads a record store.
+    pub fn from_store(store: &dyn RecordStore) -> Result<ScoringInput> {
+        let mut input = ScoringInput::default();
+        let mut venues = Vec::new();
+        store.scan_venues(&mut |v| {
+            venues.push(v);
+            Ok(())
+        })?;
+        let venue_index: HashMap<String, u32> =
+            venues.iter().enumerate().map(|(i, v)| (v.id.clone(), i as u32)).collect();
+        store.scan_offers(&mut |o| {
+            let venue = o.venue_id.as_deref().and_then(|id| venue_index.get(id)).map(|i| (&venues[*i as usize], *i));
+            input.add_offer(o, venue);
+            Ok(())
+        })?;
+        store.scan_users(&mut |u| {
+            input.add_user(u);
+            Ok(())
+        })?;
+        let mut bookings = Vec::new();
+        let mut cancelled = rustc_hash::FxHashSet::default();
+        store.scan_interactions(&mut |i| {
+            match &i.kind {
+                InteractionKind::Booking { .. } => bookings.push(i),
+                InteractionKind::Cancellation { booking_id } => {
+                    cancelled.insert(booking_id.clone());
+                }
+                _ => {}
+            }
+            Ok(())
+        })?;
+        for b in bookings {
+            let (Some(user), Some(offer)) = (input.user_index.get(&b.user_id), input.offer_index.get(&b.offer_id))
+            else {
+                // The store's own checks make this unreachable; a corrupt store is not scored silently.
+                return Err(IoError::Store(StoreError::Corrupt {
+                    table: "interactions",
+                    id: b.id.clone(),
+                    reason: "refers to an unknown user or offer".into(),
+                }));
+            };
+            input.push_booking(&b.id, user, offer, b.at.seconds(), cancelled.contains(&b.id));
+        }
+        input.finish();
+        Ok(input)
+    }
+
+    /// Reads `dir`'s `venues.*`, `offers.*`, optional `users.*` and
+    /// `interactions.*` (CSV, JSON Lines or Parquet), all or nothing: any bad
+    /// row makes it [`IoError::Rejected`] with every bad row named, as
+    /// [`crate::import_files`] would name them.
+    pub fn from_files(dir: &Path) -> Result<ScoringInput> {
+        let mut problems = Problems::new();
+        let mut input = ScoringInput::read_catalogue(dir, &mut problems)?;
+        let users_given = find_file(dir, "users").is_some();
+        let interactions = require_file(dir, "interactions")?;
+        if problems.total > 0 {
+            // As an import does: the interactions are still read, so that every bad row is named.
+            input.read_interactions_rows(&interactions, users_given, &mut problems)?;
+            return problems.finish().map(|_| input);
+        }
+        let started = Instant::now();
+        let fast = FileFormat::from_path(&interactions)? == FileFormat::Parquet
+            && input.read_interactions_parquet(&interactions, users_given)?;
+        if !fast {
+            // The fast path may have added users known only from bookings: start again from the files.
+            let mut again = Problems::new();
+            input = ScoringInput::read_catalogue(dir, &mut again)?;
+            again.finish()?;
+            input.read_interactions_rows(&interactions, users_given, &mut problems)?;
+            problems.finish()?;
+        }
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            bookings = input.table.len(),
+            columnar = fast,
+            "bookings read"
+        );
+        input.finish();
+        Ok(input)
+    }
+
+    /// [`ScoringInput::from_files`], with the resolved bookings cached in
+    /// `cache_dir`, keyed by the size and modification time of the files
+    /// they came from, and reused while those files are unchanged. Returns
+    /// the input and whether it came from the cache.
+    pub fn from_files_cached(dir: &Path, cache_dir: &Path) -> Result<(ScoringInput, bool)> {
+        let mut fingerprint = String::new();
+        for stem in ["venues", "offers", "users", "interactions"] {
+            if let Some(path) = find_file(dir, stem) {
+                let meta = std::fs::metadata(&path).map_err(|e| file_error(&path, e))?;
+                let modified = meta
+                    .modified()
+                    .map_err(|e| file_error(&path, e))?
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                fingerprint.push_str(&format!("{}:{}:{modified}\n", path.display(), meta.len()));
+            }
+        }
+        let name: String = std::fs::canonicalize(dir)
+            .map_err(|e| file_error(dir, e))?
+            .display()
+            .to_string()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let (cache, key) =
+            (cache_dir.join(format!("bookings-{name}.parquet")), cache_dir.join(format!("bookings-{name}.key")));
+        if std::fs::read_to_string(&key).ok().as_deref() == Some(fingerprint.as_str()) {
+            let mut problems = Problems::new();
+            let mut input = ScoringInput::read_catalogue(dir, &mut problems)?;
+            problems.finish()?;
+            if input.load_dense(&cache).is_ok() {
+                tracing::info!(cache = %cache.display(), "resolved bookings read from the cache");
+                return Ok((input, true));
+            }
+        }
+        let input = ScoringInput::from_files(dir)?;
+        std::fs::create_dir_all(cache_dir).map_err(|e| file_error(cache_dir, e))?;
+        if input.save_dense(&cache)? {
+            std::fs::write(&key, fingerprint).map_err(|e| file_error(&key, e))?;
+        }
+        Ok((input, false))
+    }
+
+    /// Venues, offers and users, checked as an import checks them.
+    fn read_catalogue(dir: &Path, problems: &mut Problems) -> Result<ScoringInput> {
+        let mut input = ScoringInput::default();
+        let mut venues: Vec<Venue> = Vec::new();
+        let mut venue_index: HashMap<String, u32> = HashMap::default();
+        read_checked::<Venue>(&require_file(dir, "venues")?, problems, &mut |_, v| {
+            v.validate()?;
+            match venue_index.get(&v.id) {
+                Some(i) => venues[*i as usize] = v,
+                None => {
+                    venue_index.insert(v.id.clone(), venues.len() as u32);
+                    venues.push(v);
+                }
+            }
+            Ok(())
+        })?;
+        read_checked::<Offer>(&require_file(dir, "offers")?, problems, &mut |_, o| {
+            let venue = o.venue_id.as_deref().and_then(|id| venue_index.get(id)).map(|i| (&venues[*i as usize], *i));
+            check_offer(&o, venue.map(|(v, _)| v))?;
+            input.add_offer(o, venue);
+            Ok(())
+        })?;
+        if let Some(users) = find_file(dir, "users") {
+            read_checked::<User>(&users, problems, &mut |_, u| {
+                u.validate()?;
+                input.add_user(u);
+                Ok(())
+            })?;
+        }
+        Ok(input)
+    }
+
+    /// Adds (or replaces) an offer, with its venue and the venue's dense index.
+    pub fn add_offer(&mut self, offer: Offer, venue: Option<(&Venue, u32)>) {
+        let traits = OfferTraits::of(&offer, venue);
+        match self.offer_index.get(&offer.id) {
+            Some(i) => self.traits[i as usize] = traits,
+            None => {
+                self.offer_index.insert(&offer.id, self.offer_ids.len() as u32);
+                self.traits.push(traits);
+                self.offer_ids.push(offer.id);
+            }
+        }
+    }
+
+    /// Adds (or replaces) a user of the users file.
+    pub fn add_user(&mut self, user: User) {
+        let info = Some((user.birth_date, user.department));
+        match self.user_index.get(&user.id) {
+            Some(i) => self.user_info[i as usize] = info,
+            None => {
+                self.user_index.insert(&user.id, self.user_ids.len() as u32);
+                self.user_ids.push(user.id);
+                self.user_info.push(info);
+            }
+        }
+    }
+
+    /// The index of a user known only from the bookings (no users file).
+    fn booking_user(&mut self, id: &str) -> u32 {
+        if let Some(i) = self.user_index.get(id) {
+            return i;
+        }
+        let i = self.user_ids.len() as u32;
+        self.user_index.insert(id, i);
+        self.user_ids.push(id.to_owned());
+        self.user_info.push(None);
+        i
+    }
+
+    fn push_booking(&mut self, id: &str, user: u32, offer: u32, at: i64, cancelled: bool) {
+        self.table.user.push(user);
+        self.table.offer.push(offer);
+        self.table.at.push(at);
+        self.table.cancelled.push(cancelled);
+        self.booking_ids.push(id);
+    }
+
+    fn finish(&mut self) {
+        let ids = &self.booking_ids;
+        self.table.rank_ties(|i| ids.get(i));
+    }
+
+    /// Keeps the bookings marked in `keep`.
+    fn retain_bookings(&mut self, keep: &[bool]) {
+        fn pick<T: Copy>(v: &[T], keep: &[bool]) -> Vec<T> {
+            v.iter().zip(keep).filter(|(_, k)| **k).map(|(x, _)| *x).collect()
+        }
+        let t = &self.table;
+        self.table = BookingTable {
+            user: pick(&t.user, keep),
+            offer: pick(&t.offer, keep),
+            at: pick(&t.at, keep),
+            tie: Vec::new(),
+            cancelled: pick(&t.cancelled, keep),
+        };
+        self.booking_ids = self.booking_ids.retain(keep);
+    }
+
+    /// The interactions, row by row, through the import's reader and checks
+    /// (bookings and cancellations; the other kinds are skipped by their kind).
+    fn read_interactions_rows(&mut self, path: &Path, users_given: bool, problems: &mut Problems) -> Result<()> {
+        let mut ids: HashMap<String, Scored> = HashMap::default();
+        let mut cancellations: Vec<(String, bool)> = Vec::new();
+        let mut alive: Vec<bool> = Vec::new();
+        let format = FileFormat::from_path(path)?;
+        let kind_column = EntityKind::Interactions.fields().iter().position(|f| f.name == "kind").expect("kind");
+        let mut bad: Vec<RowError> = Vec::new();
+        read_rows(path, format, EntityKind::Interactions, &mut |e| problems.push(e), &mut |line, cells| {
+            if let Cell::Str(kind) = &cells[kind_column]
+                && matches!(kind.as_str(), "consultation" | "favourite" | "impression")
+            {
+                return Ok(());
+            }
+            let interaction = match Interaction::from_cells(&cells) {
+                Ok(i) => i,
+                Err(field) => {
+                    bad.push(RowError {
+                        file: path.display().to_string(),
+                        line,
+                        field: Some(field.field),
+                        reason: field.reason,
+                    });
+                    return Ok(());
+                }
+            };
+            let booking = match &interaction.kind {
+                InteractionKind::Cancellation { booking_id } => match ids.get(booking_id.as_str()) {
+                    Some(Scored::Booking(row)) => Some(*row as usize),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let booking = booking.map(|row| {
+                (
+                    self.user_ids[self.table.user[row] as usize].as_str(),
+                    self.offer_ids[self.table.offer[row] as usize].as_str(),
+                )
+            });
+            let found = References {
+                user: !users_given || self.user_index.get(&interaction.user_id).is_some(),
+                offer: self.offer_index.get(&interaction.offer_id).is_some(),
+                booking,
+            };
+            if let Err(e) = check_interaction(&interaction, found) {
+                bad.push(row_error_of(e, path, line)?);
+                return Ok(());
+            }
+            // Upserted by id: a later row replaces the earlier one.
+            match ids.get(interaction.id.as_str()) {
+                Some(Scored::Booking(row)) => alive[*row as usize] = false,
+                Some(Scored::Cancellation(c)) => cancellations[*c as usize].1 = false,
+                None => {}
+            }
+            match interaction.kind {
+                InteractionKind::Booking { .. } => {
+                    let user = self.booking_user(&interaction.user_id);
+                    let offer = self.offer_index.get(&interaction.offer_id).expect("checked above");
+                    ids.insert(interaction.id.clone(), Scored::Booking(self.table.len() as u32));
+                    self.push_booking(&interaction.id, user, offer, interaction.at.seconds(), false);
+                    alive.push(true);
+                }
+                InteractionKind::Cancellation { booking_id } => {
+                    ids.insert(interaction.id.clone(), Scored::Cancellation(cancellations.len() as u32));
+                    cancellations.push((booking_id, true));
+                }
+                _ => unreachable!("other kinds are skipped above"),
+            }
+            Ok(())
+        })?;
+        for e in bad {
+            problems.push(e);
+        }
+        for (booking_id, live) in &cancellations {
+            if *live && let Some(Scored::Booking(row)) = ids.get(booking_id.as_str()) {
+                self.table.cancelled[*row as usize] = true;
+            }
+        }
+        if alive.iter().any(|a| !a) {
+            self.retain_bookings(&alive);
+        }
+        Ok(())
+    }
+
+    /// The columnar fast path over a Parquet interactions file. Returns false,
+    /// having kept nothing, when some row needs the row reader (a bad or
+    /// unusual row, a duplicate id, a column it does not expect).
+    fn read_interactions_parquet(&mut self, path: &Path, users_given: bool) -> Result<bool> {
+        use rayon::prelude::*;
+        let parquet_error = |source| IoError::Parquet { path: path.display().to_string(), source };
+        let open = || -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder<std::fs::File>> {
+            let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
+            let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
+                .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+                .map_err(parquet_error)
+        };
+        let builder = open()?;
+        let schema = builder.parquet_schema();
+        let fields = EntityKind::Interactions.fields();
+        let names: Vec<String> = (0..schema.num_columns()).map(|i| schema.column(i).name().to_owned()).collect();
+        // A column the interactions schema does not know, or a nested one: the row reader says what is wrong.
+        if names.iter().any(|n| !fields.iter().any(|f| f.name == *n))
+            || builder.schema().fields().len() != schema.num_columns()
+        {
+            return Ok(false);
+        }
+        let leaf = |name: &str| names.iter().position(|n| n == name);
+        let Some(kind_leaf) = leaf("kind") else { return Ok(false) };
+        let wanted = ["id", "user_id", "offer_id", "at", "amount_cents", "quantity", "booking_id"];
+        let leaves: Vec<Option<usize>> = wanted.iter().map(|n| leaf(n)).collect();
+        if leaves[..4].iter().any(Option::is_none) {
+            return Ok(false);
+        }
+        let metadata = builder.metadata().clone();
+        let groups = metadata.num_row_groups();
+        let mut first_row = Vec::with_capacity(groups);
+        let mut rows = 0u64;
+        for g in 0..groups {
+            first_row.push(rows);
+            rows += metadata.row_group(g).num_rows() as u64;
+        }
+        let (user_index, offer_index) = (&self.user_index, &self.offer_index);
+        let parts: Vec<Result<Option<Part>>> = (0..groups)
+            .into_par_iter()
+            .map(|g| {
+                // 1. The kind of every row.
+                let builder = open()?;
+                let mask = parquet::arrow::ProjectionMask::leaves(builder.parquet_schema(), [kind_leaf]);
+                let reader = builder
+                    .with_row_groups(vec![g])
+                    .with_projection(mask)
+                    .with_batch_size(1 << 16)
+                    .build()
+                    .map_err(parquet_error)?;
+                let mut keep: Vec<bool> = Vec::new();
+                let mut is_booking: Vec<bool> = Vec::new();
+                let mut selected_rows: Vec<u64> = Vec::new();
+                for batch in reader {
+                    let batch = batch.map_err(|source| IoError::Arrow { path: path.display().to_string(), source })?;
+                    let Some(kind) = as_strings(batch.column(0)) else { return Ok(None) };
+                    for r in 0..kind.len() {
+                        if kind.is_null(r) {
+                            return Ok(None);
+                        }
+                        let selected = match kind.value(r) {
+                            "booking" => {
+                                is_booking.push(true);
+                                true
+                            }
+                            "cancellation" => {
+                                is_booking.push(false);
+                                true
+                            }
+                            "consultation" | "favourite" | "impression" => false,
+                            _ => return Ok(None),
+                        };
+                        if selected {
+                            selected_rows.push(first_row[g] + keep.len() as u64);
+                        }
+                        keep.push(selected);
+                    }
+                }
+                // 2. The other columns of the bookings and cancellations only.
+                let builder = open()?;
+                let present: Vec<usize> = leaves.iter().flatten().copied().collect();
+                let mask = parquet::arrow::ProjectionMask::leaves(builder.parquet_schema(), present.iter().copied());
+                let selection = parquet::arrow::arrow_reader::RowSelection::from_filters(&[BooleanArray::from(keep)]);
+                let reader = builder
+                    .with_row_groups(vec![g])
+                    .with_projection(mask)
+                    .with_row_selection(selection)
+                    .with_batch_size(1 << 16)
+                    .build()
+                    .map_err(parquet_error)?;
+                // Columns come back in file order; find each wanted one by name.
+                let mut part = Part::default();
+                let mut offset = 0usize;
+                for batch in reader {
+                    let batch = batch.map_err(|source| IoError::Arrow { path: path.display().to_string(), source })?;
+                    let ok = part.add_batch(
+                        &batch,
+                        &is_booking[offset..offset + batch.num_rows()],
+                        &selected_rows[offset..offset + batch.num_rows()],
+                        user_index,
+                        offer_index,
+                        users_given,
+                    );
+                    if !ok {
+                        return Ok(None);
+                    }
+                    offset += batch.num_rows();
+                }
+                Ok(Some(part))
+            })
+            .collect();
+        let mut all = Vec::with_capacity(parts.len());
+        for part in parts {
+            match part? {
+                Some(p) => all.push(p),
+                None => return Ok(false),
+            }
+        }
+        Ok(self.merge_parts(all))
+    }
+
+    /// Joins the row groups' bookings: ids must be unique among bookings and
+    /// cancellations, and every cancellation must cancel an earlier booking
+    /// of its user and offer; otherwise (false) the row reader takes over.
+    fn merge_parts(&mut self, parts: Vec<Part>) -> bool {
+        let bookings: usize = parts.iter().map(|p| p.user.len()).sum();
+        let mut index = IdIndex::with_capacity(bookings + parts.iter().map(|p| p.cancellations.len()).sum::<usize>());
+        let mut rows: Vec<u64> = Vec::with_capacity(bookings);
+        let mut cancellations = Vec::new();
+        self.table.user.reserve(bookings);
+        for mut part in parts {
+            for (position, user_id) in &part.unknown_users {
+                part.user[*position] = self.booking_user(user_id);
+            }
+            let start = self.table.len();
+            for i in 0..part.user.len() {
+                if index.insert(part.ids.get(i), (start + i) as u32).is_some() {
+                    return false;
+                }
+            }
+            self.table.cancelled.extend(std::iter::repeat_n(false, part.user.len()));
+            self.table.user.extend(part.user);
+            self.table.offer.extend(part.offer);
+            self.table.at.extend(part.at);
+            self.booking_ids.append(&part.ids);
+            rows.extend(part.rows);
+            cancellations.extend(part.cancellations);
+        }
+        for c in &cancellations {
+            // A cancellation's id is an id too: a cancellation replacing a booking (or another
+            // cancellation) by id is for the row reader.
+            if index.insert(&c.id, u32::MAX).is_some() {
+                return false;
+            }
+        }
+        for c in &cancellations {
+            let user = match c.user {
+                Some(u) => u,
+                None => match self.user_index.get(&c.user_id) {
+                    Some(u) => u,
+                    None => return false,
+                },
+            };
+            match index.get(&c.booking_id) {
+                Some(row) if row != u32::MAX => {
+                    let row = row as usize;
+                    if rows[row] > c.row || self.table.user[row] != user || self.table.offer[row] != c.offer {
+                        return false;
+                    }
+                    self.table.cancelled[row] = true;
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Writes the resolved bookings (dense user and offer indices, ties,
+    /// cancellations, booking ids) so that a later run against the same
+    /// catalogue skips resolving string ids. Returns false, writing nothing,
+    /// when some bookings are of users absent from the users file.
+    pub fn save_dense(&self, path: &Path) -> Result<bool> {
+        use arrow_array::{UInt32Array, UInt64Array};
+        let known_users = self.user_info.iter().take_while(|i| i.is_some()).count();
+        if self.user_ids.len() != known_users {
+            return Ok(false);
+        }
+        let t = &self.table;
+        let mut batches = Vec::new();
+        for start in (0..t.len()).step_by(1 << 20) {
+            let end = (start + (1 << 20)).min(t.len());
+            let columns: Vec<(&str, ArrayRef)> = vec![
+                ("user", Arc::new(UInt32Array::from(t.user[start..end].to_vec()))),
+                ("offer", Arc::new(UInt32Array::from(t.offer[start..end].to_vec()))),
+                ("at", Arc::new(Int64Array::from(t.at[start..end].to_vec()))),
+                ("tie", Arc::new(UInt64Array::from(t.tie[start..end].to_vec()))),
+                ("cancelled", Arc::new(BooleanArray::from(t.cancelled[start..end].to_vec()))),
+                ("booking_id", Arc::new(StringArray::from_iter_values((start..end).map(|i| self.booking_ids.get(i))))),
+            ];
+            batches.push(
+                RecordBatch::try_from_iter(columns)
+                    .map_err(|source| IoError::Arrow { path: path.display().to_string(), source })?,
+            );
+        }
+        write_record_batches(path, &batches)?;
+        Ok(true)
+    }
+
+    /// Reads bookings written by [`ScoringInput::save_dense`] against this same catalogue.
+    pub fn load_dense(&mut self, path: &Path) -> Result<()> {
+        use arrow_array::{UInt32Array, UInt64Array};
+        let unexpected = || IoError::Arrow {
+            path: path.display().to_string(),
+            source: arrow_schema::ArrowError::SchemaError("not a cache of resolved bookings".into()),
+        };
+        fn column<T: 'static>(batch: &RecordBatch, i: usize) -> Option<&T> {
+            batch.column(i).as_any().downcast_ref::<T>()
+        }
+        let parts = crate::map_parquet_row_groups(
+            path,
+            &["user", "offer", "at", "tie", "cancelled", "booking_id"],
+            &|batch| {
+                let ids = column::<StringArray>(batch, 5).ok_or_else(unexpected)?;
+                let mut part = Ids::default();
+                for r in 0..batch.num_rows() {
+                    part.push(ids.value(r));
+                }
+                Ok((
+                    column::<UInt32Array>(batch, 0).ok_or_else(unexpected)?.values().to_vec(),
+                    column::<UInt32Array>(batch, 1).ok_or_else(unexpected)?.values().to_vec(),
+                    column::<Int64Array>(batch, 2).ok_or_else(unexpected)?.values().to_vec(),
+                    column::<UInt64Array>(batch, 3).ok_or_else(unexpected)?.values().to_vec(),
+                    column::<BooleanArray>(batch, 4)
+                        .ok_or_else(unexpected)?
+                        .iter()
+                        .map(|b| b.unwrap_or(false))
+                        .collect::<Vec<bool>>(),
+                    part,
+                ))
+            },
+        )?;
+        let mut table = BookingTable::default();
+        let mut booking_ids = Ids::default();
+        for (user, offer, at, tie, cancelled, ids) in parts {
+            if user.iter().any(|u| *u as usize >= self.user_ids.len())
+                || offer.iter().any(|o| *o as usize >= self.traits.len())
+            {
+                return Err(unexpected());
+            }
+            table.user.extend(user);
+            table.offer.extend(offer);
+            table.at.extend(at);
+            table.tie.extend(tie);
+            table.cancelled.extend(cancelled);
+            booking_ids.append(&ids);
+        }
+        self.table = table;
+        self.booking_ids = booking_ids;
+        Ok(())
+    }
+
+    /// Writes `user_scores.<ext>` and `booking_points.<ext>` to `out`
+    /// (Parquet: built as columns, the two files in parallel); ages are on `on`.
+    pub fn write_scores(&self, scores: &BatchScores, out: &Path, format: FileFormat, on: chrono::NaiveDate) -> Result<()> {
+        std::fs::create_dir_all(out).map_err(|e| file_error(out, e))?;
+        let ext = format.extension();
+        let (users_path, points_path) =
+            (out.join(format!("user_scores.{ext}")), out.join(format!("booking_points.{ext}")));
+        if format == FileFormat::Parquet {
+            let (a, b) = rayon::join(
+                || self.write_user_scores_parquet(scores, &users_path, on),
+                || self.write_booking_points_parquet(scores, &points_path),
+            );
+            return a.and(b);
+        }
+        let mut users = create_table_sink(&users_path, format, USER_SCORE_FIELDS)?;
+        for (u, id) in self.user_ids.iter().enumerate() {
+            let info = &self.user_info[u];
+            users.write_row(&[
+                Cell::Str(id.clone()),
+                Cell::Int(i64::from(scores.user_score[u])),
+                Cell::Int(i64::from(scores.user_bookings[u])),
+                info.as_ref().map_or(Cell::Null, |(b, _)| Cell::Int(i64::from(passeur_domain::age_on(*b, on)))),
+                info.as_ref().map_or(Cell::Null, |(_, d)| Cell::Str(d.clone())),
+            ])?;
+        }
+        users.finish()?;
+        let mut points = create_table_sink(&points_path, format, BOOKING_POINT_FIELDS)?;
+        let t = &self.table;
+        for i in 0..t.len() {
+            points.write_row(&[
+                Cell::Str(self.booking_ids.get(i).to_owned()),
+                Cell::Str(self.user_ids[t.user[i] as usize].clone()),
+                Cell::Str(self.offer_ids[t.offer[i] as usize].clone()),
+                Cell::Int(t.at[i]),
+                Cell::Bool(t.cancelled[i]),
+                Cell::Int(i64::from(scores.points[i])),
+                Cell::Str(Criteria(scores.criteria[i]).to_string()),
+            ])?;
+        }
+        points.finish()?;
+        Ok(())
+    }
+
+    fn write_user_scores_parquet(&self, scores: &BatchScores, path: &Path, on: chrono::NaiveDate) -> Result<()> {
+        let schema = schema_of(USER_SCORE_FIELDS);
+        let arrow = |source| IoError::Arrow { path: path.display().to_string(), source };
+        let mut batches = Vec::new();
+        for start in (0..self.user_ids.len()).step_by(1 << 20) {
+            let end = (start + (1 << 20)).min(self.user_ids.len());
+            let range = start..end;
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from_iter_values(self.user_ids[range.clone()].iter())),
+                Arc::new(Int64Array::from_iter_values(scores.user_score[range.clone()].iter().map(|s| i64::from(*s)))),
+                Arc::new(Int64Array::from_iter_values(
+                    scores.user_bookings[range.clone()].iter().map(|s| i64::from(*s)),
+                )),
+                Arc::new(Int64Array::from_iter(
+                    self.user_info[range.clone()]
+                        .iter()
+                        .map(|i| i.as_ref().map(|(b, _)| i64::from(passeur_domain::age_on(*b, on)))),
+                )),
+                Arc::new(StringArray::from_iter(self.user_info[range].iter().map(|i| i.as_ref().map(|(_, d)| d)))),
+            ];
+            batches.push(RecordBatch::try_new(schema.clone(), columns).map_err(arrow)?);
+        }
+        if batches.is_empty() {
+            batches.push(RecordBatch::new_empty(schema));
+        }
+        write_record_batches(path, &batches)
+    }
+
+    fn write_booking_points_parquet(&self, scores: &BatchScores, path: &Path) -> Result<()> {
+        let schema = schema_of(BOOKING_POINT_FIELDS);
+        let arrow = |source| IoError::Arrow { path: path.display().to_string(), source };
+        let t = &self.table;
+        let mut names: HashMap<u16, String> = HashMap::default();
+        for c in &scores.criteria {
+            names.entry(*c).or_insert_with(|| Criteria(*c).to_string());
+        }
+        let mut batches = Vec::new();
+        for start in (0..t.len()).step_by(1 << 20) {
+            let range = start..(start + (1 << 20)).min(t.len());
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from_iter_values(range.clone().map(|i| self.booking_ids.get(i)))),
+                Arc::new(StringArray::from_iter_values(range.clone().map(|i| &self.user_ids[t.user[i] as usize]))),
+                Arc::new(StringArray::from_iter_values(range.clone().map(|i| &self.offer_ids[t.offer[i] as usize]))),
+                Arc::new(
+                    TimestampMillisecondArray::from_iter_values(range.clone().map(|i| t.at[i].saturating_mul(1000)))
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(BooleanArray::from(t.cancelled[range.clone()].to_vec())),
+                Arc::new(Int64Array::from_iter_values(scores.points[range.clone()].iter().map(|p| i64::from(*p)))),
+                Arc::new(StringArray::from_iter_values(range.map(|i| &names[&scores.criteria[i]]))),
+            ];
+            batches.push(RecordBatch::try_new(schema.clone(), columns).map_err(arrow)?);
+        }
+        if batches.is_empty() {
+            batches.push(RecordBatch::new_empty(schema));
+        }
+        write_record_batches(path, &batches)
+    }
+}
+
+/// One row group's bookings and cancellations, resolved.
+#[derive(Default)]
+struct Part {
+    user: Vec<u32>,
+    offer: Vec<u32>,
+    at: Vec<i64>,
+    ids: Ids,
+    /// File row of each booking.
+    rows: Vec<u64>,
+    unknown_users: Vec<(usize, String)>,
+    cancellations: Vec<Cancellation>,
+}
+
+struct Cancellation {
+    id: String,
+    /// The user's index, or `None` when it is known only by `user_id` (no users file).
+    user: Option<u32>,
+    user_id: String,
+    offer: u32,
+    booking_id: String,
+    row: u64,
+}
+
+fn as_strings(array: &ArrayRef) -> Option<&StringArray> {
+    array.as_any().downcast_ref::<StringArray>()
+}
+
+impl Part {
+    /// Adds a batch of selected rows; false when a row needs the row reader.
+    fn add_batch(
+        &mut self,
+        batch: &RecordBatch,
+        is_booking: &[bool],
+        rows: &[u64],
+        user_index: &IdIndex,
+        offer_index: &IdIndex,
+        users_given: bool,
+    ) -> bool {
+        let column = |name: &str| batch.schema().index_of(name).ok().map(|i| batch.column(i).clone());
+        let strings = |name: &str| column(name).and_then(|c| c.as_string_opt::<i32>().cloned());
+        let (Some(id), Some(user), Some(offer), Some(at)) =
+            (strings("id"), strings("user_id"), strings("offer_id"), column("at"))
+        else {
+            return false;
+        };
+        let Ok(at) = timestamp_seconds(at.as_ref()) else { return false };
+        let amount = match column("amount_cents") {
+            Some(c) => match c.as_primitive_opt::<arrow_array::types::Int64Type>() {
+                Some(a) => Some(a.clone()),
+                None => return false,
+            },
+            None => None,
+        };
+        let quantity = match column("quantity") {
+            Some(c) => match c.as_primitive_opt::<arrow_array::types::Int64Type>() {
+                Some(a) => Some(a.clone()),
+                None => return false,
+            },
+            None => None,
+        };
+        let booking = match column("booking_id") {
+            Some(c) => match c.as_string_opt::<i32>() {
+                Some(a) => Some(a.clone()),
+                None => return false,
+            },
+            None => None,
+        };
+        let valid = |s: &str, field| validate_id("interaction", field, s).is_ok();
+        // All offer lookups of the batch first, in a tight loop of independent
+        // probes, so that their cache misses overlap.
+        let offers: Vec<Option<u32>> =
+            (0..batch.num_rows()).map(|r| if offer.is_null(r) { None } else { offer_index.get(offer.value(r)) }).collect();
+        let (mut last_user, mut last_index) = ("", None);
+        for r in 0..batch.num_rows() {
+            if id.is_null(r) || user.is_null(r) || at.is_null(r) {
+                return false;
+            }
+            let (id_r, user_r) = (id.value(r), user.value(r));
+            let Some(o) = offers[r] else { return false };
+            if !valid(id_r, "id") || !valid(user_r, "user_id") || !valid(offer.value(r), "offer_id") {
+                return false;
+            }
+            if user_r != last_user {
+                last_user = user_r;
+                last_index = user_index.get(user_r);
+            }
+            if users_given && last_index.is_none() {
+                return false;
+            }
+            if is_booking[r] {
+                let Some(amount) = amount.as_ref().filter(|a| a.is_valid(r)).map(|a| a.value(r)) else {
+                    return false;
+                };
+                let quantity = quantity.as_ref().filter(|q| q.is_valid(r)).map_or(1, |q| q.value(r));
+                if amount < 0 || !(1..=2).contains(&quantity) {
+                    return false;
+                }
+                match last_index {
+                    Some(u) => self.user.push(u),
+                    None => {
+                        self.unknown_users.push((self.user.len(), user_r.to_owned()));
+                        self.user.push(u32::MAX);
+                    }
+                }
+                self.offer.push(o);
+                self.at.push(at.value(r));
+                self.ids.push(id_r);
+                self.rows.push(rows[r]);
+            } else {
+                let Some(b) = booking.as_ref().filter(|b| b.is_valid(r)).map(|b| b.value(r)) else {
+                    return false;
+                };
+                if !valid(b, "booking_id") {
+                    return false;
+                }
+                self.cancellations.push(Cancellation {
+                    id: id_r.to_owned(),
+                    user: last_index,
+                    user_id: user_r.to_owned(),
+                    offer: o,
+                    booking_id: b.to_owned(),
+                    row: rows[r],
+                });
+            }
+        }
+        true
+    }
+}
+
+fn file_error(path: &Path, source: std::io::Error) -> IoError {
+    IoError::File { path: path.display().to_string(), source }
+}
+
+/// The columns of `user_scores.*`.
+pub const USER_SCORE_FIELDS: &[FieldSpec] = &[
+    FieldSpec { name: "user_id", ty: FieldType::Str, required: true },
+    FieldSpec { name: "score", ty: FieldType::Int, required: true },
+    FieldSpec { name: "bookings", ty: FieldType::Int, required: true },
+    FieldSpec { name: "age", ty: FieldType::Int, required: false },
+    FieldSpec { name: "department", ty: FieldType::Str, required: false },
+];
+
+/// The columns of `booking_points.*`.
+pub const BOOKING_POINT_FIELDS: &[FieldSpec] = &[
+    FieldSpec { name: "booking_id", ty: FieldType::Str, required: true },
+    FieldSpec { name: "user_id", ty: FieldType::Str, required: true },
+    FieldSpec { name: "offer_id", ty: FieldType::Str, required: true },
+    FieldSpec { name: "at", ty: FieldType::Timestamp, required: true },
+    FieldSpec { name: "cancelled", ty: FieldType::Bool, required: true },
+    FieldSpec { name: "points", ty: FieldType::Int, required: true },
+    FieldSpec { name: "criteria", ty: FieldType::Str, required: true },
+];
