@@ -3,7 +3,7 @@
 use crate::progress;
 use anyhow::{Result, bail};
 use passeur_diversity::{BatchScores, DiversificationRules};
-use passeur_io::{FileFormat, ScoringInput};
+use passeur_io::{FileFormat, ScoringCache, ScoringInput};
 use passeur_store::SqliteStore;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -63,8 +63,20 @@ fn score(data_dir: &Path, args: &ScoreArgs) -> Result<ExitCode> {
     };
     let started = Instant::now();
     let spinner = progress::spinner("loading");
+    // From files, the resolved bookings are cached (written while the scores are computed and written).
+    let mut pending_cache = None;
     let input = match &args.from {
-        Some(dir) => ScoringInput::from_files_cached(dir, &data_dir.join("cache"))?.0,
+        Some(dir) => {
+            let cache = ScoringCache::of(dir, &data_dir.join("cache"))?;
+            match cache.load()? {
+                Some(input) => input,
+                None => {
+                    let input = ScoringInput::from_files(dir)?;
+                    pending_cache = Some(cache);
+                    input
+                }
+            }
+        }
         None => {
             if !data_dir.join(SqliteStore::FILE_NAME).exists() {
                 bail!("no record store in {}; use --from DIR or run `passeur import` first", data_dir.display());
@@ -74,10 +86,22 @@ fn score(data_dir: &Path, args: &ScoreArgs) -> Result<ExitCode> {
     };
     spinner.finish_and_clear();
     let loaded = started.elapsed().as_secs_f64();
-    let scoring = Instant::now();
-    let scores = passeur_diversity::score_bookings(&rules, &input.traits, &input.table, input.user_ids.len());
-    let scored = scoring.elapsed().as_secs_f64();
-    input.write_scores(&scores, &args.out, args.format, on)?;
+    let (scores, scored) = std::thread::scope(|scope| -> Result<_> {
+        let cache = pending_cache.as_ref().map(|cache| scope.spawn(|| cache.save(&input)));
+        let scoring = Instant::now();
+        let scores = passeur_diversity::score_bookings(&rules, &input.traits, &input.table, input.user_ids.len());
+        let scored = scoring.elapsed().as_secs_f64();
+        let writing = Instant::now();
+        input.write_scores(&scores, &args.out, args.format, on)?;
+        tracing::info!(seconds = writing.elapsed().as_secs_f64(), "scores written");
+        if let Some(cache) = cache {
+            // A cache that cannot be written costs the next run time, not this one its result.
+            if let Err(e) = cache.join().map_err(|_| anyhow::anyhow!("the cache writer panicked"))? {
+                tracing::warn!(error = %e, "the resolved bookings could not be cached");
+            }
+        }
+        Ok((scores, scored))
+    })?;
     out!(
         "rules {}: scored {} bookings of {} users (loading {loaded:.2} s, scoring {scored:.3} s); wrote {}",
         rules.name,

@@ -273,13 +273,23 @@ pub fn schema_of(fields: &[FieldSpec]) -> SchemaRef {
 
 /// Writes record batches (one schema) as a Parquet file, atomically.
 pub fn write_record_batches(path: &Path, batches: &[RecordBatch]) -> Result<()> {
+    write_record_batches_with(path, batches, &[])
+}
+
+/// [`write_record_batches`], with the columns named in `unique` written
+/// without a dictionary (ids that never repeat gain nothing from one, and
+/// building it costs more than the rest of the file).
+pub fn write_record_batches_with(path: &Path, batches: &[RecordBatch], unique: &[&str]) -> Result<()> {
     let Some(first) = batches.first() else { return Ok(()) };
     let tmp = path.with_extension("parquet.tmp");
     let file = File::create(&tmp).map_err(|e| file_error(&tmp, e))?;
-    let props = parquet::file::properties::WriterProperties::builder()
+    let mut props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(1 << 20))
-        .build();
+        .set_max_row_group_row_count(Some(1 << 20));
+    for column in unique {
+        props = props.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(*column), false);
+    }
+    let props = props.build();
     let parquet_error = |source| IoError::Parquet { path: path.display().to_string(), source };
     let mut writer = parquet::arrow::ArrowWriter::try_new(file, first.schema(), Some(props)).map_err(parquet_error)?;
     for batch in batches {

@@ -45,11 +45,11 @@ pub use arrow_schema::DataType;
 pub use error::{FieldError, IoError, Result, RowError};
 pub use formats::{
     FileFormat, RowSink, arrow_schema, create_sink, create_table_sink, map_parquet_row_groups, read_parquet_batches,
-    TimestampError, scan_parquet_columns, schema_of, timestamp_seconds, write_record_batches,
+    TimestampError, scan_parquet_columns, schema_of, timestamp_seconds, write_record_batches, write_record_batches_with,
 };
 pub use movielens::{MovieLensReport, convert_movielens};
 pub use schema::{Cell, EntityKind, FieldSpec, FieldType, Record};
-pub use scoring::{BOOKING_POINT_FIELDS, IdIndex, Ids, ScoringInput, USER_SCORE_FIELDS, find_file};
+pub use scoring::{BOOKING_POINT_FIELDS, IdIndex, Ids, ScoringCache, ScoringInput, USER_SCORE_FIELDS, find_file};
 pub use transfer::{
     ImportFile, ImportOptions, ImportReport, RecordWriter, export_store, for_each_record, import_files, read_records,
 };

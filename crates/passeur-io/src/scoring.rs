@@ -30,7 +30,9 @@
 //! set of rules.
 
 use crate::error::{IoError, Result, RowError};
-use crate::formats::{FileFormat, create_table_sink, read_rows, schema_of, timestamp_seconds, write_record_batches};
+use crate::formats::{
+    FileFormat, create_table_sink, read_rows, schema_of, timestamp_seconds, write_record_batches, write_record_batches_with,
+};
 use crate::schema::{Cell, EntityKind, FieldSpec, FieldType, Record};
 use crate::transfer::row_error_of;
 use arrow_array::cast::AsArray;
@@ -154,6 +156,8 @@ pub struct ScoringInput {
     pub table: BookingTable,
     /// Booking ids, by booking row.
     pub booking_ids: Ids,
+    /// True when the interactions were read by the columnar fast path.
+    pub columnar: bool,
 }
 
 /// Bad rows, collected as an import collects them.
@@ -185,30 +189,51 @@ impl Problems {
 }
 
 /// Reads every row of `path` as records of `R`; a row that does not decode,
-/// or that `check` refuses, is a problem of its line.
-fn read_checked<R: Record>(
+/// or that `check` refuses, is a problem of its line. Rows are decoded into
+/// records in parallel, a chunk at a time, and checked in file order.
+fn read_checked<R: Record + Send>(
     path: &Path,
     problems: &mut Problems,
     check: &mut dyn FnMut(u64, R) -> std::result::Result<(), StoreError>,
 ) -> Result<()> {
-    let format = FileFormat::from_path(path)?;
-    let mut bad: Vec<RowError> = Vec::new();
-    read_rows(path, format, R::KIND, &mut |e| problems.push(e), &mut |line, cells| {
-        match R::from_cells(&cells) {
-            Err(field) => bad.push(RowError {
-                file: path.display().to_string(),
-                line,
-                field: Some(field.field),
-                reason: field.reason,
-            }),
-            Ok(record) => {
-                if let Err(e) = check(line, record) {
-                    bad.push(row_error_of(e, path, line)?);
+    use rayon::prelude::*;
+    const CHUNK: usize = 16_384;
+    fn flush<R: Record + Send>(
+        path: &Path,
+        rows: &mut Vec<(u64, Vec<Cell>)>,
+        bad: &mut Vec<RowError>,
+        check: &mut dyn FnMut(u64, R) -> std::result::Result<(), StoreError>,
+    ) -> Result<()> {
+        let decoded: Vec<(u64, std::result::Result<R, crate::FieldError>)> =
+            rows.par_drain(..).map(|(line, cells)| (line, R::from_cells(&cells))).collect();
+        for (line, record) in decoded {
+            match record {
+                Err(field) => bad.push(RowError {
+                    file: path.display().to_string(),
+                    line,
+                    field: Some(field.field),
+                    reason: field.reason,
+                }),
+                Ok(record) => {
+                    if let Err(e) = check(line, record) {
+                        bad.push(row_error_of(e, path, line)?);
+                    }
                 }
             }
         }
         Ok(())
+    }
+    let format = FileFormat::from_path(path)?;
+    let mut bad: Vec<RowError> = Vec::new();
+    let mut rows: Vec<(u64, Vec<Cell>)> = Vec::with_capacity(CHUNK);
+    read_rows(path, format, R::KIND, &mut |e| problems.push(e), &mut |line, cells| {
+        rows.push((line, cells));
+        if rows.len() >= CHUNK {
+            flush(path, &mut rows, &mut bad, check)?;
+        }
+        Ok(())
     })?;
+    flush(path, &mut rows, &mut bad, check)?;
     for e in bad {
         problems.push(e);
     }
@@ -222,6 +247,77 @@ pub fn find_file(dir: &Path, stem: &str) -> Option<PathBuf> {
 
 fn require_file(dir: &Path, stem: &'static str) -> Result<PathBuf> {
     find_file(dir, stem).ok_or_else(|| IoError::NoFile { dir: dir.display().to_string(), stem })
+}
+
+/// The resolved bookings of a directory of files, cached so that a later run
+/// skips resolving string ids: keyed by the size and modification time of
+/// the files they came from, and used only while those files are unchanged.
+#[derive(Debug, Clone)]
+pub struct ScoringCache {
+    dir: PathBuf,
+    cache: PathBuf,
+    key: PathBuf,
+    fingerprint: String,
+}
+
+impl ScoringCache {
+    /// The cache, in `cache_dir`, of the files of `dir`.
+    pub fn of(dir: &Path, cache_dir: &Path) -> Result<ScoringCache> {
+        let mut fingerprint = String::new();
+        for stem in ["venues", "offers", "users", "interactions"] {
+            if let Some(path) = find_file(dir, stem) {
+                let meta = std::fs::metadata(&path).map_err(|e| file_error(&path, e))?;
+                let modified = meta
+                    .modified()
+                    .map_err(|e| file_error(&path, e))?
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                fingerprint.push_str(&format!("{}:{}:{modified}\n", path.display(), meta.len()));
+            }
+        }
+        let name: String = std::fs::canonicalize(dir)
+            .map_err(|e| file_error(dir, e))?
+            .display()
+            .to_string()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        Ok(ScoringCache {
+            dir: dir.to_owned(),
+            cache: cache_dir.join(format!("bookings-{name}.parquet")),
+            key: cache_dir.join(format!("bookings-{name}.key")),
+            fingerprint,
+        })
+    }
+
+    /// The input, if the cache holds the files' current bookings (the
+    /// catalogue is read, and checked, from the files themselves).
+    pub fn load(&self) -> Result<Option<ScoringInput>> {
+        if std::fs::read_to_string(&self.key).ok().as_deref() != Some(self.fingerprint.as_str()) {
+            return Ok(None);
+        }
+        let mut problems = Problems::new();
+        let mut input = ScoringInput::read_catalogue(&self.dir, &mut problems)?;
+        problems.finish()?;
+        if input.load_dense(&self.cache).is_err() {
+            return Ok(None);
+        }
+        tracing::info!(cache = %self.cache.display(), "resolved bookings read from the cache");
+        Ok(Some(input))
+    }
+
+    /// Stores `input`'s bookings (read from this cache's files).
+    pub fn save(&self, input: &ScoringInput) -> Result<()> {
+        let started = Instant::now();
+        let parent = self.cache.parent().expect("the cache is in a directory");
+        std::fs::create_dir_all(parent).map_err(|e| file_error(parent, e))?;
+        if input.save_dense(&self.cache)? {
+            std::fs::write(&self.key, &self.fingerprint).map_err(|e| file_error(&self.key, e))?;
+        }
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), "cache written");
+        Ok(())
+    }
 }
 
 /// What an interaction id stands for while interactions are read row by row.
@@ -286,8 +382,10 @@ impl ScoringInput {
     /// row makes it [`IoError::Rejected`] with every bad row named, as
     /// [`crate::import_files`] would name them.
     pub fn from_files(dir: &Path) -> Result<ScoringInput> {
+        let started = Instant::now();
         let mut problems = Problems::new();
         let mut input = ScoringInput::read_catalogue(dir, &mut problems)?;
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), offers = input.traits.len(), "catalogue read");
         let users_given = find_file(dir, "users").is_some();
         let interactions = require_file(dir, "interactions")?;
         if problems.total > 0 {
@@ -312,52 +410,11 @@ impl ScoringInput {
             columnar = fast,
             "bookings read"
         );
+        let started = Instant::now();
+        input.columnar = fast;
         input.finish();
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), "ties ranked");
         Ok(input)
-    }
-
-    /// [`ScoringInput::from_files`], with the resolved bookings cached in
-    /// `cache_dir`, keyed by the size and modification time of the files
-    /// they came from, and reused while those files are unchanged. Returns
-    /// the input and whether it came from the cache.
-    pub fn from_files_cached(dir: &Path, cache_dir: &Path) -> Result<(ScoringInput, bool)> {
-        let mut fingerprint = String::new();
-        for stem in ["venues", "offers", "users", "interactions"] {
-            if let Some(path) = find_file(dir, stem) {
-                let meta = std::fs::metadata(&path).map_err(|e| file_error(&path, e))?;
-                let modified = meta
-                    .modified()
-                    .map_err(|e| file_error(&path, e))?
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0);
-                fingerprint.push_str(&format!("{}:{}:{modified}\n", path.display(), meta.len()));
-            }
-        }
-        let name: String = std::fs::canonicalize(dir)
-            .map_err(|e| file_error(dir, e))?
-            .display()
-            .to_string()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        let (cache, key) =
-            (cache_dir.join(format!("bookings-{name}.parquet")), cache_dir.join(format!("bookings-{name}.key")));
-        if std::fs::read_to_string(&key).ok().as_deref() == Some(fingerprint.as_str()) {
-            let mut problems = Problems::new();
-            let mut input = ScoringInput::read_catalogue(dir, &mut problems)?;
-            problems.finish()?;
-            if input.load_dense(&cache).is_ok() {
-                tracing::info!(cache = %cache.display(), "resolved bookings read from the cache");
-                return Ok((input, true));
-            }
-        }
-        let input = ScoringInput::from_files(dir)?;
-        std::fs::create_dir_all(cache_dir).map_err(|e| file_error(cache_dir, e))?;
-        if input.save_dense(&cache)? {
-            std::fs::write(&key, fingerprint).map_err(|e| file_error(&key, e))?;
-        }
-        Ok((input, false))
     }
 
     /// Venues, offers and users, checked as an import checks them.
@@ -548,102 +605,125 @@ impl ScoringInput {
     /// having kept nothing, when some row needs the row reader (a bad or
     /// unusual row, a duplicate id, a column it does not expect).
     fn read_interactions_parquet(&mut self, path: &Path, users_given: bool) -> Result<bool> {
+        use parquet::arrow::arrow_reader::{
+            ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+        };
         use rayon::prelude::*;
         let parquet_error = |source| IoError::Parquet { path: path.display().to_string(), source };
-        let open = || -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder<std::fs::File>> {
+        let arrow_error = |source| IoError::Arrow { path: path.display().to_string(), source };
+        let page_index = parquet::file::metadata::PageIndexPolicy::Optional;
+        let open = |options: ArrowReaderOptions| -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>> {
             let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
-            let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
-                .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+            ParquetRecordBatchReaderBuilder::try_new_with_options(file, options.with_page_index_policy(page_index))
                 .map_err(parquet_error)
         };
-        let builder = open()?;
+        let builder = open(ArrowReaderOptions::new())?;
         let schema = builder.parquet_schema();
         let fields = EntityKind::Interactions.fields();
         let names: Vec<String> = (0..schema.num_columns()).map(|i| schema.column(i).name().to_owned()).collect();
         // A column the interactions schema does not know, or a nested one: the row reader says what is wrong.
-        if names.iter().any(|n| !fields.iter().any(|f| f.name == *n))
-            || builder.schema().fields().len() != schema.num_columns()
-        {
+        let arrow_schema = builder.schema().clone();
+        if names.iter().any(|n| !fields.iter().any(|f| f.name == *n)) || arrow_schema.fields().len() != names.len() {
             return Ok(false);
         }
         let leaf = |name: &str| names.iter().position(|n| n == name);
         let Some(kind_leaf) = leaf("kind") else { return Ok(false) };
         let wanted = ["id", "user_id", "offer_id", "at", "amount_cents", "quantity", "booking_id"];
-        let leaves: Vec<Option<usize>> = wanted.iter().map(|n| leaf(n)).collect();
-        if leaves[..4].iter().any(Option::is_none) {
+        let leaves: Vec<usize> = wanted.iter().filter_map(|n| leaf(n)).collect();
+        if ["id", "user_id", "offer_id", "at"].iter().any(|n| leaf(n).is_none()) {
             return Ok(false);
         }
+        // The kind column read as a dictionary: a handful of values, compared once per batch, not per row.
+        let kind_field = arrow_schema.field(kind_leaf);
+        let kind_as_dictionary = kind_field.data_type() == &arrow_schema::DataType::Utf8;
+        let mut kind_fields: Vec<arrow_schema::FieldRef> = arrow_schema.fields().iter().cloned().collect();
+        if kind_as_dictionary {
+            kind_fields[kind_leaf] = Arc::new(arrow_schema::Field::new(
+                "kind",
+                arrow_schema::DataType::Dictionary(
+                    Box::new(arrow_schema::DataType::Int32),
+                    Box::new(arrow_schema::DataType::Utf8),
+                ),
+                kind_field.is_nullable(),
+            ));
+        }
+        let kind_schema = Arc::new(arrow_schema::Schema::new_with_metadata(kind_fields, arrow_schema.metadata().clone()));
         let metadata = builder.metadata().clone();
-        let groups = metadata.num_row_groups();
-        let mut first_row = Vec::with_capacity(groups);
-        let mut rows = 0u64;
-        for g in 0..groups {
-            first_row.push(rows);
-            rows += metadata.row_group(g).num_rows() as u64;
+        // Tasks: slices of row groups, so that even a file of a few row groups keeps every core
+        // busy; the page index lets a slice skip the pages of the others.
+        const SLICE: usize = 1 << 18;
+        let mut tasks: Vec<(usize, usize, usize, u64)> = Vec::new();
+        let mut first_row = 0u64;
+        for g in 0..metadata.num_row_groups() {
+            let rows = metadata.row_group(g).num_rows() as usize;
+            for start in (0..rows).step_by(SLICE) {
+                tasks.push((g, start, (start + SLICE).min(rows), first_row + start as u64));
+            }
+            first_row += rows as u64;
         }
         let (user_index, offer_index) = (&self.user_index, &self.offer_index);
-        let parts: Vec<Result<Option<Part>>> = (0..groups)
+        let phase = Instant::now();
+        let parts: Vec<Result<Option<Part>>> = tasks
             .into_par_iter()
-            .map(|g| {
-                // 1. The kind of every row.
-                let builder = open()?;
+            .map(|(g, start, end, first)| {
+                let group_rows = metadata.row_group(g).num_rows() as usize;
+                let slice = |inner: Vec<RowSelector>| {
+                    let mut s = vec![RowSelector::skip(start)];
+                    s.extend(inner);
+                    s.push(RowSelector::skip(group_rows - end));
+                    RowSelection::from(s)
+                };
+                // 1. The kind of every row of the slice.
+                let builder = open(ArrowReaderOptions::new().with_schema(kind_schema.clone()))?;
                 let mask = parquet::arrow::ProjectionMask::leaves(builder.parquet_schema(), [kind_leaf]);
                 let reader = builder
                     .with_row_groups(vec![g])
                     .with_projection(mask)
+                    .with_row_selection(slice(vec![RowSelector::select(end - start)]))
                     .with_batch_size(1 << 16)
                     .build()
                     .map_err(parquet_error)?;
-                let mut keep: Vec<bool> = Vec::new();
+                let mut keep: Vec<bool> = Vec::with_capacity(end - start);
                 let mut is_booking: Vec<bool> = Vec::new();
                 let mut selected_rows: Vec<u64> = Vec::new();
                 for batch in reader {
-                    let batch = batch.map_err(|source| IoError::Arrow { path: path.display().to_string(), source })?;
-                    let Some(kind) = as_strings(batch.column(0)) else { return Ok(None) };
-                    for r in 0..kind.len() {
-                        if kind.is_null(r) {
-                            return Ok(None);
-                        }
-                        let selected = match kind.value(r) {
-                            "booking" => {
-                                is_booking.push(true);
-                                true
+                    let batch = batch.map_err(arrow_error)?;
+                    let Some(classes) = kind_classes(batch.column(0)) else { return Ok(None) };
+                    for class in classes {
+                        match class {
+                            KindClass::Booking | KindClass::Cancellation => {
+                                is_booking.push(class == KindClass::Booking);
+                                selected_rows.push(first + keep.len() as u64);
+                                keep.push(true);
                             }
-                            "cancellation" => {
-                                is_booking.push(false);
-                                true
-                            }
-                            "consultation" | "favourite" | "impression" => false,
-                            _ => return Ok(None),
-                        };
-                        if selected {
-                            selected_rows.push(first_row[g] + keep.len() as u64);
+                            KindClass::Other => keep.push(false),
+                            KindClass::Unknown => return Ok(None),
                         }
-                        keep.push(selected);
                     }
                 }
+                if selected_rows.is_empty() {
+                    return Ok(Some(Part::default()));
+                }
                 // 2. The other columns of the bookings and cancellations only.
-                let builder = open()?;
-                let present: Vec<usize> = leaves.iter().flatten().copied().collect();
-                let mask = parquet::arrow::ProjectionMask::leaves(builder.parquet_schema(), present.iter().copied());
-                let selection = parquet::arrow::arrow_reader::RowSelection::from_filters(&[BooleanArray::from(keep)]);
+                let builder = open(ArrowReaderOptions::new())?;
+                let mask = parquet::arrow::ProjectionMask::leaves(builder.parquet_schema(), leaves.iter().copied());
+                let inner: Vec<RowSelector> = RowSelection::from_filters(&[BooleanArray::from(keep)]).into();
                 let reader = builder
                     .with_row_groups(vec![g])
                     .with_projection(mask)
-                    .with_row_selection(selection)
+                    .with_row_selection(slice(inner))
                     .with_batch_size(1 << 16)
                     .build()
                     .map_err(parquet_error)?;
-                // Columns come back in file order; find each wanted one by name.
                 let mut part = Part::default();
                 let mut offset = 0usize;
                 for batch in reader {
-                    let batch = batch.map_err(|source| IoError::Arrow { path: path.display().to_string(), source })?;
+                    let batch = batch.map_err(arrow_error)?;
+                    let rows = offset..offset + batch.num_rows();
                     let ok = part.add_batch(
                         &batch,
-                        &is_booking[offset..offset + batch.num_rows()],
-                        &selected_rows[offset..offset + batch.num_rows()],
+                        &is_booking[rows.clone()],
+                        &selected_rows[rows],
                         user_index,
                         offer_index,
                         users_given,
@@ -656,6 +736,8 @@ impl ScoringInput {
                 Ok(Some(part))
             })
             .collect();
+        tracing::info!(seconds = phase.elapsed().as_secs_f64(), "row groups decoded");
+        let phase = Instant::now();
         let mut all = Vec::with_capacity(parts.len());
         for part in parts {
             match part? {
@@ -663,7 +745,9 @@ impl ScoringInput {
                 None => return Ok(false),
             }
         }
-        Ok(self.merge_parts(all))
+        let merged = self.merge_parts(all);
+        tracing::info!(seconds = phase.elapsed().as_secs_f64(), "row groups merged");
+        Ok(merged)
     }
 
     /// Joins the row groups' bookings: ids must be unique among bookings and
@@ -749,7 +833,7 @@ impl ScoringInput {
                     .map_err(|source| IoError::Arrow { path: path.display().to_string(), source })?,
             );
         }
-        write_record_batches(path, &batches)?;
+        write_record_batches_with(path, &batches, &["booking_id"])?;
         Ok(true)
     }
 
@@ -905,7 +989,7 @@ impl ScoringInput {
         if batches.is_empty() {
             batches.push(RecordBatch::new_empty(schema));
         }
-        write_record_batches(path, &batches)
+        write_record_batches_with(path, &batches, &["booking_id"])
     }
 }
 
@@ -932,8 +1016,43 @@ struct Cancellation {
     row: u64,
 }
 
-fn as_strings(array: &ArrayRef) -> Option<&StringArray> {
-    array.as_any().downcast_ref::<StringArray>()
+/// What scoring makes of an interaction's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KindClass {
+    Booking,
+    Cancellation,
+    /// A kind scoring does not read.
+    Other,
+    /// Null, or no kind at all: for the row reader to name.
+    Unknown,
+}
+
+impl KindClass {
+    fn of(kind: Option<&str>) -> KindClass {
+        match kind {
+            Some("booking") => KindClass::Booking,
+            Some("cancellation") => KindClass::Cancellation,
+            Some("consultation" | "favourite" | "impression") => KindClass::Other,
+            _ => KindClass::Unknown,
+        }
+    }
+}
+
+/// The class of each row of a kind column (a dictionary or plain strings).
+fn kind_classes(array: &ArrayRef) -> Option<Vec<KindClass>> {
+    if let Some(dict) = array.as_dictionary_opt::<arrow_array::types::Int32Type>() {
+        let values = dict.values().as_string_opt::<i32>()?;
+        let classes: Vec<KindClass> =
+            (0..values.len()).map(|i| KindClass::of(values.is_valid(i).then(|| values.value(i)))).collect();
+        let keys = dict.keys();
+        return Some(
+            (0..keys.len())
+                .map(|r| if keys.is_null(r) { KindClass::Unknown } else { classes[keys.value(r) as usize] })
+                .collect(),
+        );
+    }
+    let strings = array.as_string_opt::<i32>()?;
+    Some((0..strings.len()).map(|r| KindClass::of(strings.is_valid(r).then(|| strings.value(r)))).collect())
 }
 
 impl Part {
