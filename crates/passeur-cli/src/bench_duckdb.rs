@@ -48,9 +48,9 @@ fn find_python(given: Option<&Path>) -> Option<PathBuf> {
         candidates.push(Path::new(&home).join(".cache/passeur-tools/duckdb-2.0.0/bin/python"));
     }
     candidates.push("python3".into());
-    candidates.into_iter().find(|p| {
-        Command::new(p).args(["-c", "import duckdb"]).output().map(|o| o.status.success()).unwrap_or(false)
-    })
+    candidates
+        .into_iter()
+        .find(|p| Command::new(p).args(["-c", "import duckdb"]).output().map(|o| o.status.success()).unwrap_or(false))
 }
 
 fn duckdb_version(python: &Path) -> String {
@@ -214,10 +214,18 @@ pub fn run(bench: &DuckdbBench<'_>) -> Result<ExitCode> {
         cold,
         query / cold
     );
-    out!("  {:<58} {:>9.3} {:>12.2}", "passeur cached (resolved bookings reused; whole command)", cached, query / cached);
+    out!(
+        "  {:<58} {:>9.3} {:>12.2}",
+        "passeur cached (resolved bookings reused; whole command)",
+        cached,
+        query / cached
+    );
     out!("  {:<58} {:>9.3} {:>12}", "DuckDB, the query alone (connect and interpreter excluded)", query, "1.00");
     out!("  {:<58} {:>9.3}", "DuckDB, whole process (Python start, import, query)", wall);
-    out!("  target: passeur cold ≥ 5× faster than DuckDB's query: {}", if query / cold >= 5.0 { "met" } else { "MISSED" });
+    out!(
+        "  target: passeur cold ≥ 5× faster than DuckDB's query: {}",
+        if query / cold >= 5.0 { "met" } else { "MISSED" }
+    );
     out!(
         "  outputs compared: {} bookings, {} mismatches; {} users, {} mismatches",
         ours.0.len(),

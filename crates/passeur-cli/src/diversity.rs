@@ -65,11 +65,15 @@ fn score(data_dir: &Path, args: &ScoreArgs) -> Result<ExitCode> {
     let spinner = progress::spinner("loading");
     // From files, the resolved bookings are cached (written while the scores are computed and written).
     let mut pending_cache = None;
+    let mut source = "";
     let input = match &args.from {
         Some(dir) => {
             let cache = ScoringCache::of(dir, &data_dir.join("cache"))?;
             match cache.load()? {
-                Some(input) => input,
+                Some(input) => {
+                    source = ", bookings from the cache";
+                    input
+                }
                 None => {
                     let input = ScoringInput::from_files(dir)?;
                     pending_cache = Some(cache);
@@ -103,7 +107,7 @@ fn score(data_dir: &Path, args: &ScoreArgs) -> Result<ExitCode> {
         Ok((scores, scored))
     })?;
     out!(
-        "rules {}: scored {} bookings of {} users (loading {loaded:.2} s, scoring {scored:.3} s); wrote {}",
+        "rules {}: scored {} bookings of {} users (loading {loaded:.2} s{source}, scoring {scored:.3} s); wrote {}",
         rules.name,
         input.table.len(),
         input.user_ids.len(),

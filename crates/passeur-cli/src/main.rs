@@ -37,6 +37,12 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: reading files builds and drops
+/// millions of small strings across threads, where glibc's malloc spent a
+/// third of `diversity score --from` (measured in ARCHITECTURE.md, Choices).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// passeur: recommends cultural offers to young people and measures how their cultural practices diversify.
 #[derive(Debug, Parser)]
 #[command(name = "passeur", version, about)]

@@ -5,6 +5,14 @@
 //! - **Digital offers** (offers used online, or whose venue has no physical
 //!   location) all share one pseudo-venue of type `DIGITAL`: a user's first
 //!   digital offer scores a new venue once, later ones do not.
+//! - **An online offer published at a physical venue** (a `LIVESTREAM_MUSIQUE`
+//!   of a concert hall, an online course of a conservatory) is digital too:
+//!   it is scored at the digital pseudo-venue (a new venue of type `DIGITAL`,
+//!   +2 under the deck's rules), not at the hall (+1). The young person
+//!   watched it online and did not go to the place, and the deck's +1 is for
+//!   entering a new concert hall; the hall of a livestream is its organiser.
+//!   The subcategory's platform decides (`ONLINE` in pass Culture's
+//!   taxonomy), never the venue.
 //! - **A missing genre is not a new genre**: a book without macro-section
 //!   earns no macro-section point, and does not make the next one less new.
 //! - **Ties**: bookings with the same timestamp are taken in booking-id order.

@@ -67,9 +67,7 @@ impl Timestamp {
         if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
             return Ok(Timestamp::from_date(date));
         }
-        Err(format!(
-            "{text:?} is not an RFC 3339 timestamp such as 2024-03-01T18:30:00Z or integer seconds since 1970"
-        ))
+        Err(format!("{text:?} is not an RFC 3339 timestamp such as 2024-03-01T18:30:00Z or integer seconds since 1970"))
     }
 
     /// This instant plus some days.

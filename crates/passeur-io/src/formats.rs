@@ -75,10 +75,38 @@ pub(crate) fn read_rows(
     errors: &mut dyn FnMut(RowError),
     visit: &mut RowVisitor<'_>,
 ) -> Result<()> {
+    read_rows_skipping(path, format, kind, &[], errors, visit)
+}
+
+/// [`read_rows`], with the optional columns named in `skip` left out of
+/// every row (as if absent; a Parquet file does not even decode them).
+pub(crate) fn read_rows_skipping(
+    path: &Path,
+    format: FileFormat,
+    kind: EntityKind,
+    skip: &[&str],
+    errors: &mut dyn FnMut(RowError),
+    visit: &mut RowVisitor<'_>,
+) -> Result<()> {
+    debug_assert!(skip.iter().all(|n| kind.fields().iter().any(|f| f.name == *n && !f.required)));
+    if skip.is_empty() || format == FileFormat::Parquet {
+        return match format {
+            FileFormat::Csv => read_csv(path, kind, errors, visit),
+            FileFormat::JsonLines => read_jsonl(path, kind, errors, visit),
+            FileFormat::Parquet => read_parquet(path, kind, skip, errors, visit),
+        };
+    }
+    let skipped: Vec<usize> =
+        kind.fields().iter().enumerate().filter(|(_, f)| skip.contains(&f.name)).map(|(i, _)| i).collect();
+    let mut blank = |line, mut cells: Vec<Cell>| {
+        for i in &skipped {
+            cells[*i] = Cell::Null;
+        }
+        visit(line, cells)
+    };
     match format {
-        FileFormat::Csv => read_csv(path, kind, errors, visit),
-        FileFormat::JsonLines => read_jsonl(path, kind, errors, visit),
-        FileFormat::Parquet => read_parquet(path, kind, errors, visit),
+        FileFormat::Csv => read_csv(path, kind, errors, &mut blank),
+        _ => read_jsonl(path, kind, errors, &mut blank),
     }
 }
 
@@ -283,17 +311,54 @@ pub fn write_record_batches_with(path: &Path, batches: &[RecordBatch], unique: &
     let Some(first) = batches.first() else { return Ok(()) };
     let tmp = path.with_extension("parquet.tmp");
     let file = File::create(&tmp).map_err(|e| file_error(&tmp, e))?;
-    let mut props = parquet::file::properties::WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(1 << 20));
+    let mut props =
+        parquet::file::properties::WriterProperties::builder().set_compression(parquet::basic::Compression::SNAPPY);
     for column in unique {
         props = props.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(*column), false);
     }
     let props = props.build();
     let parquet_error = |source| IoError::Parquet { path: path.display().to_string(), source };
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, first.schema(), Some(props)).map_err(parquet_error)?;
-    for batch in batches {
-        writer.write(batch).map_err(parquet_error)?;
+    // Each batch is a row group whose columns are encoded in parallel (parquet's low-level
+    // writer API), with the Arrow schema stored as `ArrowWriter` stores it.
+    use rayon::prelude::*;
+    let schema = first.schema();
+    let mut props = props;
+    parquet::arrow::add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+    let props = Arc::new(props);
+    let parquet_schema = parquet::arrow::ArrowSchemaConverter::new()
+        .with_coerce_types(props.coerce_types())
+        .convert(&schema)
+        .map_err(parquet_error)?;
+    let mut writer =
+        parquet::file::writer::SerializedFileWriter::new(file, parquet_schema.root_schema_ptr(), props.clone())
+            .map_err(parquet_error)?;
+    let factory = parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+    const ROW_GROUP: usize = 1 << 20;
+    let slices = batches.iter().flat_map(|b| {
+        (0..b.num_rows().max(1))
+            .step_by(ROW_GROUP)
+            .map(move |start| b.slice(start, ROW_GROUP.min(b.num_rows() - start)))
+    });
+    for (index, batch) in slices.enumerate() {
+        let writers = factory.create_column_writers(index).map_err(parquet_error)?;
+        let mut leaves = Vec::with_capacity(writers.len());
+        for (field, column) in schema.fields().iter().zip(batch.columns()) {
+            leaves.extend(parquet::arrow::arrow_writer::compute_leaves(field, column).map_err(parquet_error)?);
+        }
+        let chunks = writers
+            .into_par_iter()
+            .zip(leaves.par_iter())
+            .map(|(mut w, leaf)| {
+                w.write(leaf)?;
+                w.close()
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(parquet_error)?;
+        let mut row_group = writer.next_row_group().map_err(parquet_error)?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut row_group).map_err(parquet_error)?;
+        }
+        row_group.close().map_err(parquet_error)?;
     }
     writer.close().map_err(parquet_error)?;
     std::fs::rename(&tmp, path).map_err(|e| file_error(path, e))
@@ -471,7 +536,9 @@ pub fn timestamp_seconds(array: &dyn Array) -> std::result::Result<Int64Array, T
         DataType::Null => Ok(Int64Array::new_null(array.len())),
         other => Err(TimestampError {
             row: 0,
-            reason: format!("a column of type {other} cannot be read as a timestamp (a Parquet timestamp, integer seconds or RFC 3339 text)"),
+            reason: format!(
+                "a column of type {other} cannot be read as a timestamp (a Parquet timestamp, integer seconds or RFC 3339 text)"
+            ),
         }),
     }
 }
@@ -500,6 +567,7 @@ fn cell_at(array: &dyn Array, ty: FieldType, row: usize) -> Cell {
 fn read_parquet(
     path: &Path,
     kind: EntityKind,
+    skip: &[&str],
     errors: &mut dyn FnMut(RowError),
     visit: &mut RowVisitor<'_>,
 ) -> Result<()> {
@@ -509,23 +577,37 @@ fn read_parquet(
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
     let fields = kind.fields();
     let file_schema = builder.schema().clone();
-    let Some(columns) = map_columns(path, fields, file_schema.fields().iter().map(|f| f.name().as_str()), errors)
+    let Some(mut columns) = map_columns(path, fields, file_schema.fields().iter().map(|f| f.name().as_str()), errors)
     else {
         return Ok(());
     };
-    let reader = builder.with_batch_size(8192).build().map_err(parquet_error)?;
+    // Columns are found by name in each batch: the projection below drops the skipped ones.
+    let names: Vec<Option<String>> = fields
+        .iter()
+        .zip(&columns)
+        .map(|(spec, c)| c.filter(|_| !skip.contains(&spec.name)).map(|i| file_schema.field(i).name().clone()))
+        .collect();
+    for (c, name) in columns.iter_mut().zip(&names) {
+        if name.is_none() {
+            *c = None;
+        }
+    }
+    let roots: Vec<usize> =
+        (0..file_schema.fields().len()).filter(|i| !skip.contains(&file_schema.field(*i).name().trim())).collect();
+    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder.with_projection(mask).with_batch_size(8192).build().map_err(parquet_error)?;
     let options = arrow_cast::CastOptions { safe: false, ..Default::default() };
     let mut row_number = 0u64;
     for batch in reader {
         let batch: RecordBatch = batch.map_err(|source| IoError::Arrow { path: path.display().to_string(), source })?;
         let mut arrays: Vec<Option<ArrayRef>> = Vec::with_capacity(fields.len());
-        for (spec, column) in fields.iter().zip(&columns) {
-            let Some(i) = column else {
+        for (spec, name) in fields.iter().zip(&names) {
+            let Some(column) = name.as_deref().and_then(|n| batch.column_by_name(n)) else {
                 arrays.push(None);
                 continue;
             };
             if spec.ty == FieldType::Timestamp {
-                match timestamp_seconds(batch.column(*i).as_ref()) {
+                match timestamp_seconds(column.as_ref()) {
                     Ok(a) => arrays.push(Some(Arc::new(a))),
                     Err(TimestampError { row, reason }) => {
                         errors(row_error(path, row_number + 1 + row as u64, Some(spec.name), reason));
@@ -535,14 +617,14 @@ fn read_parquet(
                 continue;
             }
             let target = arrow_type(spec.ty);
-            match arrow_cast::cast_with_options(batch.column(*i), &target, &options) {
+            match arrow_cast::cast_with_options(column, &target, &options) {
                 Ok(a) => arrays.push(Some(a)),
                 Err(e) => {
                     errors(row_error(
                         path,
                         row_number + 1,
                         Some(spec.name),
-                        format!("column of type {} cannot be read as {target}: {e}", batch.column(*i).data_type()),
+                        format!("column of type {} cannot be read as {target}: {e}", column.data_type()),
                     ));
                     return Ok(());
                 }

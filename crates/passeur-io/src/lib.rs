@@ -44,8 +44,9 @@ pub use arrow_cast;
 pub use arrow_schema::DataType;
 pub use error::{FieldError, IoError, Result, RowError};
 pub use formats::{
-    FileFormat, RowSink, arrow_schema, create_sink, create_table_sink, map_parquet_row_groups, read_parquet_batches,
-    TimestampError, scan_parquet_columns, schema_of, timestamp_seconds, write_record_batches, write_record_batches_with,
+    FileFormat, RowSink, TimestampError, arrow_schema, create_sink, create_table_sink, map_parquet_row_groups,
+    read_parquet_batches, scan_parquet_columns, schema_of, timestamp_seconds, write_record_batches,
+    write_record_batches_with,
 };
 pub use movielens::{MovieLensReport, convert_movielens};
 pub use schema::{Cell, EntityKind, FieldSpec, FieldType, Record};

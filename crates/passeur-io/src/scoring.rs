@@ -12,11 +12,12 @@
 //! reason), as an import into an empty store. Records are upserted by id as an
 //! import does: a later row with the same id replaces the earlier one.
 //!
-//! Scoring reads what scoring needs. Of the interactions, it reads the kind
-//! of every row and every field of the bookings and cancellations; the
-//! other kinds (consultations, favourites, impressions) are not decoded,
-//! which is where its speed comes from, so a bad impression row that
-//! `import` refuses is not seen here. `users.*` may be left out: the users
+//! Scoring reads what scoring needs. Of the offers, every field but the
+//! description and the image embedding. Of the interactions, the kind of
+//! every row and every field of the bookings and cancellations; the other
+//! kinds (consultations, favourites, impressions) are not decoded, which is
+//! where its speed comes from. So a bad impression row, or an image
+//! embedding holding a NaN, that `import` refuses is not seen here. `users.*` may be left out: the users
 //! are then those who booked, without age or department.
 //!
 //! # The fast path
@@ -31,7 +32,8 @@
 
 use crate::error::{IoError, Result, RowError};
 use crate::formats::{
-    FileFormat, create_table_sink, read_rows, schema_of, timestamp_seconds, write_record_batches, write_record_batches_with,
+    FileFormat, create_table_sink, read_rows, read_rows_skipping, schema_of, timestamp_seconds, write_record_batches,
+    write_record_batches_with,
 };
 use crate::schema::{Cell, EntityKind, FieldSpec, FieldType, Record};
 use crate::transfer::row_error_of;
@@ -115,6 +117,12 @@ impl Ids {
         &self.text[start..self.ends[i]]
     }
 
+    /// Room for `bytes` more bytes of `ids` more ids.
+    pub fn reserve(&mut self, bytes: usize, ids: usize) {
+        self.text.reserve(bytes);
+        self.ends.reserve(ids);
+    }
+
     /// How many ids.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -179,6 +187,15 @@ impl Problems {
         }
     }
 
+    /// Adds another collection's problems (those it counted without keeping stay counted).
+    fn absorb(&mut self, other: Problems) {
+        let unkept = other.total - other.kept.len();
+        for e in other.kept {
+            self.push(e);
+        }
+        self.total += unkept;
+    }
+
     fn finish(mut self) -> Result<()> {
         if self.total == 0 {
             return Ok(());
@@ -193,6 +210,7 @@ impl Problems {
 /// records in parallel, a chunk at a time, and checked in file order.
 fn read_checked<R: Record + Send>(
     path: &Path,
+    skip: &[&str],
     problems: &mut Problems,
     check: &mut dyn FnMut(u64, R) -> std::result::Result<(), StoreError>,
 ) -> Result<()> {
@@ -226,14 +244,21 @@ fn read_checked<R: Record + Send>(
     let format = FileFormat::from_path(path)?;
     let mut bad: Vec<RowError> = Vec::new();
     let mut rows: Vec<(u64, Vec<Cell>)> = Vec::with_capacity(CHUNK);
-    read_rows(path, format, R::KIND, &mut |e| problems.push(e), &mut |line, cells| {
+    let started = Instant::now();
+    let mut in_flush = 0.0;
+    read_rows_skipping(path, format, R::KIND, skip, &mut |e| problems.push(e), &mut |line, cells| {
         rows.push((line, cells));
         if rows.len() >= CHUNK {
+            let t = Instant::now();
             flush(path, &mut rows, &mut bad, check)?;
+            in_flush += t.elapsed().as_secs_f64();
         }
         Ok(())
     })?;
+    let t = Instant::now();
     flush(path, &mut rows, &mut bad, check)?;
+    in_flush += t.elapsed().as_secs_f64();
+    tracing::debug!(file = %path.display(), seconds = started.elapsed().as_secs_f64(), decode_and_check = in_flush, "read");
     for e in bad {
         problems.push(e);
     }
@@ -252,6 +277,7 @@ fn require_file(dir: &Path, stem: &'static str) -> Result<PathBuf> {
 /// The resolved bookings of a directory of files, cached so that a later run
 /// skips resolving string ids: keyed by the size and modification time of
 /// the files they came from, and used only while those files are unchanged.
+/// Written by the second run over the same files (see [`ScoringCache::save`]).
 #[derive(Debug, Clone)]
 pub struct ScoringCache {
     dir: PathBuf,
@@ -307,11 +333,24 @@ impl ScoringCache {
         Ok(Some(input))
     }
 
-    /// Stores `input`'s bookings (read from this cache's files).
+    /// What a first sight of the files leaves in the key file.
+    fn seen_marker(&self) -> String {
+        format!("seen once\n{}", self.fingerprint)
+    }
+
+    /// Records a run over the files: the first run over them only marks them
+    /// seen (a one-off run does not pay for writing a cache it will never
+    /// read); a second run over the same unchanged files stores `input`'s
+    /// resolved bookings for the runs after it.
     pub fn save(&self, input: &ScoringInput) -> Result<()> {
         let started = Instant::now();
         let parent = self.cache.parent().expect("the cache is in a directory");
         std::fs::create_dir_all(parent).map_err(|e| file_error(parent, e))?;
+        let seen = std::fs::read_to_string(&self.key).ok().as_deref() == Some(self.seen_marker().as_str());
+        if !seen {
+            std::fs::write(&self.key, self.seen_marker()).map_err(|e| file_error(&self.key, e))?;
+            return Ok(());
+        }
         if input.save_dense(&self.cache)? {
             std::fs::write(&self.key, &self.fingerprint).map_err(|e| file_error(&self.key, e))?;
         }
@@ -319,6 +358,10 @@ impl ScoringCache {
         Ok(())
     }
 }
+
+/// The offer columns scoring leaves undecoded (so an invalid image embedding,
+/// which `import` refuses, is not seen by scoring).
+const OFFER_COLUMNS_NOT_READ: &[&str] = &["description", "image_embedding"];
 
 /// What an interaction id stands for while interactions are read row by row.
 #[derive(Debug, Clone, Copy)]
@@ -419,32 +462,55 @@ impl ScoringInput {
 
     /// Venues, offers and users, checked as an import checks them.
     fn read_catalogue(dir: &Path, problems: &mut Problems) -> Result<ScoringInput> {
-        let mut input = ScoringInput::default();
-        let mut venues: Vec<Venue> = Vec::new();
-        let mut venue_index: HashMap<String, u32> = HashMap::default();
-        read_checked::<Venue>(&require_file(dir, "venues")?, problems, &mut |_, v| {
-            v.validate()?;
-            match venue_index.get(&v.id) {
-                Some(i) => venues[*i as usize] = v,
-                None => {
-                    venue_index.insert(v.id.clone(), venues.len() as u32);
-                    venues.push(v);
+        let venues_path = require_file(dir, "venues")?;
+        let offers_path = require_file(dir, "offers")?;
+        // Users do not depend on venues and offers: they are read beside them.
+        let (catalogue, users) = rayon::join(
+            || -> Result<(ScoringInput, Problems)> {
+                let mut problems = Problems::new();
+                let mut input = ScoringInput::default();
+                let mut venues: Vec<Venue> = Vec::new();
+                let mut venue_index: HashMap<String, u32> = HashMap::default();
+                read_checked::<Venue>(&venues_path, &[], &mut problems, &mut |_, v| {
+                    v.validate()?;
+                    match venue_index.get(&v.id) {
+                        Some(i) => venues[*i as usize] = v,
+                        None => {
+                            venue_index.insert(v.id.clone(), venues.len() as u32);
+                            venues.push(v);
+                        }
+                    }
+                    Ok(())
+                })?;
+                // The score reads neither an offer's description nor its image embedding: they are not decoded.
+                read_checked::<Offer>(&offers_path, OFFER_COLUMNS_NOT_READ, &mut problems, &mut |_, o| {
+                    let venue =
+                        o.venue_id.as_deref().and_then(|id| venue_index.get(id)).map(|i| (&venues[*i as usize], *i));
+                    check_offer(&o, venue.map(|(v, _)| v))?;
+                    input.add_offer(o, venue);
+                    Ok(())
+                })?;
+                Ok((input, problems))
+            },
+            || -> Result<(Vec<User>, Problems)> {
+                let mut problems = Problems::new();
+                let mut users = Vec::new();
+                if let Some(path) = find_file(dir, "users") {
+                    read_checked::<User>(&path, &[], &mut problems, &mut |_, u| {
+                        u.validate()?;
+                        users.push(u);
+                        Ok(())
+                    })?;
                 }
-            }
-            Ok(())
-        })?;
-        read_checked::<Offer>(&require_file(dir, "offers")?, problems, &mut |_, o| {
-            let venue = o.venue_id.as_deref().and_then(|id| venue_index.get(id)).map(|i| (&venues[*i as usize], *i));
-            check_offer(&o, venue.map(|(v, _)| v))?;
-            input.add_offer(o, venue);
-            Ok(())
-        })?;
-        if let Some(users) = find_file(dir, "users") {
-            read_checked::<User>(&users, problems, &mut |_, u| {
-                u.validate()?;
-                input.add_user(u);
-                Ok(())
-            })?;
+                Ok((users, problems))
+            },
+        );
+        let (mut input, catalogue_problems) = catalogue?;
+        let (users, user_problems) = users?;
+        problems.absorb(catalogue_problems);
+        problems.absorb(user_problems);
+        for u in users {
+            input.add_user(u);
         }
         Ok(input)
     }
@@ -611,7 +677,18 @@ impl ScoringInput {
         use rayon::prelude::*;
         let parquet_error = |source| IoError::Parquet { path: path.display().to_string(), source };
         let arrow_error = |source| IoError::Arrow { path: path.display().to_string(), source };
-        let page_index = parquet::file::metadata::PageIndexPolicy::Optional;
+        // Few row groups: slices of them as tasks, each skipping the others' pages through the page
+        // index. Many: whole row groups, without the page index (reading it costs more than it saves).
+        let groups = {
+            let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?.metadata().num_row_groups()
+        };
+        let sliced = groups < 4 * rayon::current_num_threads();
+        let page_index = if sliced {
+            parquet::file::metadata::PageIndexPolicy::Optional
+        } else {
+            parquet::file::metadata::PageIndexPolicy::Skip
+        };
         let open = |options: ArrowReaderOptions| -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>> {
             let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
             ParquetRecordBatchReaderBuilder::try_new_with_options(file, options.with_page_index_policy(page_index))
@@ -647,17 +724,18 @@ impl ScoringInput {
                 kind_field.is_nullable(),
             ));
         }
-        let kind_schema = Arc::new(arrow_schema::Schema::new_with_metadata(kind_fields, arrow_schema.metadata().clone()));
+        let kind_schema =
+            Arc::new(arrow_schema::Schema::new_with_metadata(kind_fields, arrow_schema.metadata().clone()));
         let metadata = builder.metadata().clone();
         // Tasks: slices of row groups, so that even a file of a few row groups keeps every core
         // busy; the page index lets a slice skip the pages of the others.
-        const SLICE: usize = 1 << 18;
+        let slice_rows: usize = if sliced { 1 << 18 } else { usize::MAX };
         let mut tasks: Vec<(usize, usize, usize, u64)> = Vec::new();
         let mut first_row = 0u64;
         for g in 0..metadata.num_row_groups() {
             let rows = metadata.row_group(g).num_rows() as usize;
-            for start in (0..rows).step_by(SLICE) {
-                tasks.push((g, start, (start + SLICE).min(rows), first_row + start as u64));
+            for start in (0..rows).step_by(slice_rows) {
+                tasks.push((g, start, start.saturating_add(slice_rows).min(rows), first_row + start as u64));
             }
             first_row += rows as u64;
         }
@@ -708,14 +786,28 @@ impl ScoringInput {
                 let builder = open(ArrowReaderOptions::new())?;
                 let mask = parquet::arrow::ProjectionMask::leaves(builder.parquet_schema(), leaves.iter().copied());
                 let inner: Vec<RowSelector> = RowSelection::from_filters(&[BooleanArray::from(keep)]).into();
+                let policy = match std::env::var("PASSEUR_SELECTION").as_deref() {
+                    Ok("mask") => parquet::arrow::arrow_reader::RowSelectionPolicy::Mask,
+                    Ok("selectors") => parquet::arrow::arrow_reader::RowSelectionPolicy::Selectors,
+                    _ => parquet::arrow::arrow_reader::RowSelectionPolicy::default(),
+                };
                 let reader = builder
                     .with_row_groups(vec![g])
                     .with_projection(mask)
+                    .with_row_selection_policy(policy)
                     .with_row_selection(slice(inner))
                     .with_batch_size(1 << 16)
                     .build()
                     .map_err(parquet_error)?;
-                let mut part = Part::default();
+                let n = selected_rows.len();
+                let mut part = Part {
+                    user: Vec::with_capacity(n),
+                    offer: Vec::with_capacity(n),
+                    at: Vec::with_capacity(n),
+                    rows: Vec::with_capacity(n),
+                    ..Part::default()
+                };
+                part.ids.reserve(16 * n, n);
                 let mut offset = 0usize;
                 for batch in reader {
                     let batch = batch.map_err(arrow_error)?;
@@ -754,22 +846,18 @@ impl ScoringInput {
     /// cancellations, and every cancellation must cancel an earlier booking
     /// of its user and offer; otherwise (false) the row reader takes over.
     fn merge_parts(&mut self, parts: Vec<Part>) -> bool {
+        use rayon::prelude::*;
         let bookings: usize = parts.iter().map(|p| p.user.len()).sum();
-        let mut index = IdIndex::with_capacity(bookings + parts.iter().map(|p| p.cancellations.len()).sum::<usize>());
         let mut rows: Vec<u64> = Vec::with_capacity(bookings);
         let mut cancellations = Vec::new();
         self.table.user.reserve(bookings);
+        self.table.offer.reserve(bookings);
+        self.table.at.reserve(bookings);
+        self.booking_ids.reserve(parts.iter().map(|p| p.ids.text.len()).sum(), bookings);
         for mut part in parts {
             for (position, user_id) in &part.unknown_users {
                 part.user[*position] = self.booking_user(user_id);
             }
-            let start = self.table.len();
-            for i in 0..part.user.len() {
-                if index.insert(part.ids.get(i), (start + i) as u32).is_some() {
-                    return false;
-                }
-            }
-            self.table.cancelled.extend(std::iter::repeat_n(false, part.user.len()));
             self.table.user.extend(part.user);
             self.table.offer.extend(part.offer);
             self.table.at.extend(part.at);
@@ -777,31 +865,59 @@ impl ScoringInput {
             rows.extend(part.rows);
             cancellations.extend(part.cancellations);
         }
-        for c in &cancellations {
-            // A cancellation's id is an id too: a cancellation replacing a booking (or another
-            // cancellation) by id is for the row reader.
-            if index.insert(&c.id, u32::MAX).is_some() {
-                return false;
+        self.table.cancelled = vec![false; self.table.len()];
+        // Ids are unique among bookings and cancellations (a repeated id is an upsert: the row
+        // reader's business). Checked by sorting 64-bit hashes in parallel; equal hashes are
+        // compared as strings.
+        let ids = &self.booking_ids;
+        let hash = |id: &str| {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = rustc_hash::FxBuildHasher.build_hasher();
+            h.write(id.as_bytes());
+            h.finish()
+        };
+        let mut keyed: Vec<(u64, u32)> = (0..ids.len())
+            .into_par_iter()
+            .map(|i| (hash(ids.get(i)), i as u32))
+            .chain(cancellations.par_iter().enumerate().map(|(c, x)| (hash(&x.id), (ids.len() + c) as u32)))
+            .collect();
+        keyed.par_sort_unstable();
+        let id_of = |k: u32| -> &str {
+            let k = k as usize;
+            if k < ids.len() { ids.get(k) } else { &cancellations[k - ids.len()].id }
+        };
+        let duplicate = keyed.par_windows(2).any(|w| w[0].0 == w[1].0 && id_of(w[0].1) == id_of(w[1].1));
+        if duplicate {
+            return false;
+        }
+        // Every cancellation cancels one earlier booking of its user and offer, found by the
+        // hash of its booking id in the same sorted array (ids are unique: at most one matches).
+        let users = &self.user_index;
+        let table = &self.table;
+        let found: Vec<Option<usize>> = cancellations
+            .par_iter()
+            .map(|x| {
+                let h = hash(&x.booking_id);
+                let start = keyed.partition_point(|(k, _)| *k < h);
+                let row = keyed[start..]
+                    .iter()
+                    .take_while(|(k, _)| *k == h)
+                    .map(|(_, i)| *i as usize)
+                    .find(|i| *i < ids.len() && ids.get(*i) == x.booking_id)?;
+                let user = x.user.or_else(|| users.get(&x.user_id))?;
+                (rows[row] < x.row && table.user[row] == user && table.offer[row] == x.offer).then_some(row)
+            })
+            .collect();
+        drop(keyed);
+        let mut cancelled_rows = Vec::with_capacity(found.len());
+        for row in found {
+            match row {
+                Some(row) => cancelled_rows.push(row),
+                None => return false,
             }
         }
-        for c in &cancellations {
-            let user = match c.user {
-                Some(u) => u,
-                None => match self.user_index.get(&c.user_id) {
-                    Some(u) => u,
-                    None => return false,
-                },
-            };
-            match index.get(&c.booking_id) {
-                Some(row) if row != u32::MAX => {
-                    let row = row as usize;
-                    if rows[row] > c.row || self.table.user[row] != user || self.table.offer[row] != c.offer {
-                        return false;
-                    }
-                    self.table.cancelled[row] = true;
-                }
-                _ => return false,
-            }
+        for row in cancelled_rows {
+            self.table.cancelled[row] = true;
         }
         true
     }
@@ -892,7 +1008,13 @@ impl ScoringInput {
 
     /// Writes `user_scores.<ext>` and `booking_points.<ext>` to `out`
     /// (Parquet: built as columns, the two files in parallel); ages are on `on`.
-    pub fn write_scores(&self, scores: &BatchScores, out: &Path, format: FileFormat, on: chrono::NaiveDate) -> Result<()> {
+    pub fn write_scores(
+        &self,
+        scores: &BatchScores,
+        out: &Path,
+        format: FileFormat,
+        on: chrono::NaiveDate,
+    ) -> Result<()> {
         std::fs::create_dir_all(out).map_err(|e| file_error(out, e))?;
         let ext = format.extension();
         let (users_path, points_path) =
@@ -969,27 +1091,36 @@ impl ScoringInput {
         for c in &scores.criteria {
             names.entry(*c).or_insert_with(|| Criteria(*c).to_string());
         }
-        let mut batches = Vec::new();
-        for start in (0..t.len()).step_by(1 << 20) {
-            let range = start..(start + (1 << 20)).min(t.len());
-            let columns: Vec<ArrayRef> = vec![
-                Arc::new(StringArray::from_iter_values(range.clone().map(|i| self.booking_ids.get(i)))),
-                Arc::new(StringArray::from_iter_values(range.clone().map(|i| &self.user_ids[t.user[i] as usize]))),
-                Arc::new(StringArray::from_iter_values(range.clone().map(|i| &self.offer_ids[t.offer[i] as usize]))),
-                Arc::new(
-                    TimestampMillisecondArray::from_iter_values(range.clone().map(|i| t.at[i].saturating_mul(1000)))
+        // Chunks of a million rows, built in parallel.
+        use rayon::prelude::*;
+        let starts: Vec<usize> = (0..t.len()).step_by(1 << 20).collect();
+        let mut batches = starts
+            .into_par_iter()
+            .map(|start| {
+                let range = start..(start + (1 << 20)).min(t.len());
+                let columns: Vec<ArrayRef> = vec![
+                    Arc::new(StringArray::from_iter_values(range.clone().map(|i| self.booking_ids.get(i)))),
+                    Arc::new(StringArray::from_iter_values(range.clone().map(|i| &self.user_ids[t.user[i] as usize]))),
+                    Arc::new(StringArray::from_iter_values(
+                        range.clone().map(|i| &self.offer_ids[t.offer[i] as usize]),
+                    )),
+                    Arc::new(
+                        TimestampMillisecondArray::from_iter_values(
+                            range.clone().map(|i| t.at[i].saturating_mul(1000)),
+                        )
                         .with_timezone("UTC"),
-                ),
-                Arc::new(BooleanArray::from(t.cancelled[range.clone()].to_vec())),
-                Arc::new(Int64Array::from_iter_values(scores.points[range.clone()].iter().map(|p| i64::from(*p)))),
-                Arc::new(StringArray::from_iter_values(range.map(|i| &names[&scores.criteria[i]]))),
-            ];
-            batches.push(RecordBatch::try_new(schema.clone(), columns).map_err(arrow)?);
-        }
+                    ),
+                    Arc::new(BooleanArray::from(t.cancelled[range.clone()].to_vec())),
+                    Arc::new(Int64Array::from_iter_values(scores.points[range.clone()].iter().map(|p| i64::from(*p)))),
+                    Arc::new(StringArray::from_iter_values(range.map(|i| &names[&scores.criteria[i]]))),
+                ];
+                RecordBatch::try_new(schema.clone(), columns).map_err(arrow)
+            })
+            .collect::<Result<Vec<_>>>()?;
         if batches.is_empty() {
             batches.push(RecordBatch::new_empty(schema));
         }
-        write_record_batches_with(path, &batches, &["booking_id"])
+        write_record_batches_with(path, &batches, &["booking_id", "user_id", "offer_id"])
     }
 }
 
@@ -1098,8 +1229,9 @@ impl Part {
         let valid = |s: &str, field| validate_id("interaction", field, s).is_ok();
         // All offer lookups of the batch first, in a tight loop of independent
         // probes, so that their cache misses overlap.
-        let offers: Vec<Option<u32>> =
-            (0..batch.num_rows()).map(|r| if offer.is_null(r) { None } else { offer_index.get(offer.value(r)) }).collect();
+        let offers: Vec<Option<u32>> = (0..batch.num_rows())
+            .map(|r| if offer.is_null(r) { None } else { offer_index.get(offer.value(r)) })
+            .collect();
         let (mut last_user, mut last_index) = ("", None);
         for r in 0..batch.num_rows() {
             if id.is_null(r) || user.is_null(r) || at.is_null(r) {

@@ -276,7 +276,10 @@ fn interactions_with_at(dir: &Path, at: ArrayRef) {
         ("user_id", text(&|i| Some(i.user_id.clone()))),
         ("offer_id", text(&|i| Some(i.offer_id.clone()))),
         ("at", at),
-        ("amount_cents", int(&|i| if let K::Booking { amount_cents, .. } = i.kind { Some(amount_cents) } else { None })),
+        (
+            "amount_cents",
+            int(&|i| if let K::Booking { amount_cents, .. } = i.kind { Some(amount_cents) } else { None }),
+        ),
         ("quantity", int(&|i| if let K::Booking { quantity, .. } = i.kind { Some(i64::from(quantity)) } else { None })),
         (
             "booking_id",
