@@ -134,11 +134,10 @@ fn read_scores(dir: &Path) -> Result<Scores> {
         let ids = passeur_io::arrow_cast::cast(column(&b, "booking_id")?, &passeur_io::DataType::Utf8)?;
         let criteria = passeur_io::arrow_cast::cast(column(&b, "criteria")?, &passeur_io::DataType::Utf8)?;
         let cancelled = column(&b, "cancelled")?.as_boolean().clone();
-        let p = ints(&b, "points")?;
-        for r in 0..b.num_rows() {
+        for (r, p) in ints(&b, "points")?.into_iter().enumerate() {
             points.insert(
                 ids.as_string::<i32>().value(r).to_owned(),
-                (p[r].unwrap_or(-1), criteria.as_string::<i32>().value(r).to_owned(), cancelled.value(r)),
+                (p.unwrap_or(-1), criteria.as_string::<i32>().value(r).to_owned(), cancelled.value(r)),
             );
         }
     }
@@ -146,11 +145,8 @@ fn read_scores(dir: &Path) -> Result<Scores> {
     for b in passeur_io::read_parquet_batches(&dir.join("user_scores.parquet"))? {
         let ids = passeur_io::arrow_cast::cast(column(&b, "user_id")?, &passeur_io::DataType::Utf8)?;
         let (score, bookings, age) = (ints(&b, "score")?, ints(&b, "bookings")?, ints(&b, "age")?);
-        for r in 0..b.num_rows() {
-            users.insert(
-                ids.as_string::<i32>().value(r).to_owned(),
-                (score[r].unwrap_or(-1), bookings[r].unwrap_or(-1), age[r]),
-            );
+        for (r, ((s, n), a)) in score.into_iter().zip(bookings).zip(age).enumerate() {
+            users.insert(ids.as_string::<i32>().value(r).to_owned(), (s.unwrap_or(-1), n.unwrap_or(-1), a));
         }
     }
     Ok((points, users))

@@ -689,12 +689,20 @@ impl ScoringInput {
         } else {
             parquet::file::metadata::PageIndexPolicy::Skip
         };
-        let open = |options: ArrowReaderOptions| -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>> {
+        // The footer is parsed once; every task opens the file with the parsed metadata.
+        let loaded = {
             let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
-            ParquetRecordBatchReaderBuilder::try_new_with_options(file, options.with_page_index_policy(page_index))
-                .map_err(parquet_error)
+            parquet::arrow::arrow_reader::ArrowReaderMetadata::load(
+                &file,
+                ArrowReaderOptions::new().with_page_index_policy(page_index),
+            )
+            .map_err(parquet_error)?
         };
-        let builder = open(ArrowReaderOptions::new())?;
+        let open_with = |metadata: &parquet::arrow::arrow_reader::ArrowReaderMetadata| {
+            let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
+            Ok::<_, IoError>(ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone()))
+        };
+        let builder = open_with(&loaded)?;
         let schema = builder.parquet_schema();
         let fields = EntityKind::Interactions.fields();
         let names: Vec<String> = (0..schema.num_columns()).map(|i| schema.column(i).name().to_owned()).collect();
@@ -726,6 +734,11 @@ impl ScoringInput {
         }
         let kind_schema =
             Arc::new(arrow_schema::Schema::new_with_metadata(kind_fields, arrow_schema.metadata().clone()));
+        let kind_loaded = parquet::arrow::arrow_reader::ArrowReaderMetadata::try_new(
+            loaded.metadata().clone(),
+            ArrowReaderOptions::new().with_page_index_policy(page_index).with_schema(kind_schema),
+        )
+        .map_err(parquet_error)?;
         let metadata = builder.metadata().clone();
         // Tasks: slices of row groups, so that even a file of a few row groups keeps every core
         // busy; the page index lets a slice skip the pages of the others.
@@ -752,7 +765,7 @@ impl ScoringInput {
                     RowSelection::from(s)
                 };
                 // 1. The kind of every row of the slice.
-                let builder = open(ArrowReaderOptions::new().with_schema(kind_schema.clone()))?;
+                let builder = open_with(&kind_loaded)?;
                 let mask = parquet::arrow::ProjectionMask::leaves(builder.parquet_schema(), [kind_leaf]);
                 let reader = builder
                     .with_row_groups(vec![g])
@@ -783,18 +796,12 @@ impl ScoringInput {
                     return Ok(Some(Part::default()));
                 }
                 // 2. The other columns of the bookings and cancellations only.
-                let builder = open(ArrowReaderOptions::new())?;
+                let builder = open_with(&loaded)?;
                 let mask = parquet::arrow::ProjectionMask::leaves(builder.parquet_schema(), leaves.iter().copied());
                 let inner: Vec<RowSelector> = RowSelection::from_filters(&[BooleanArray::from(keep)]).into();
-                let policy = match std::env::var("PASSEUR_SELECTION").as_deref() {
-                    Ok("mask") => parquet::arrow::arrow_reader::RowSelectionPolicy::Mask,
-                    Ok("selectors") => parquet::arrow::arrow_reader::RowSelectionPolicy::Selectors,
-                    _ => parquet::arrow::arrow_reader::RowSelectionPolicy::default(),
-                };
                 let reader = builder
                     .with_row_groups(vec![g])
                     .with_projection(mask)
-                    .with_row_selection_policy(policy)
                     .with_row_selection(slice(inner))
                     .with_batch_size(1 << 16)
                     .build()

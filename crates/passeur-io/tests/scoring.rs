@@ -170,7 +170,9 @@ b2,booking,u1,o-stream,2024-02-02T10:00:00Z,500,1,
 
 #[test]
 fn bad_files_are_refused_by_import_and_scoring_with_the_same_errors_in_csv_and_parquet() {
-    let cases: &[(&str, &str, &str, &str, (&str, u64, &str, &str))] = &[
+    // (what, venues, offers, interactions, (file stem, CSV line, field, reason)).
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a str, (&'a str, u64, &'a str, &'a str));
+    let cases: &[Case] = &[
         (
             "an offer at a venue missing from the venues file",
             VENUES,
