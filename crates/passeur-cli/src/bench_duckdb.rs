@@ -187,19 +187,23 @@ pub fn run(bench: &DuckdbBench<'_>) -> Result<ExitCode> {
     out!("  files: {} (interactions.parquet {:.0} MiB)", files.display(), interactions as f64 / (1 << 20) as f64);
     out!("  DuckDB {} through {}", duckdb_version(&python), python.display());
 
-    let (mut cold, mut cached, mut duck_query, mut duck_wall) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut cold, mut second, mut cached) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut duck_query, mut duck_wall) = (Vec::new(), Vec::new());
     let passeur_out = work.join("passeur-out");
     for run in 0..bench.runs {
         // Alternate the contenders so that drift in the machine's load hits both.
         let data_dir = work.join(format!("data-{run}"));
         cold.push(run_passeur(&data_dir, &files, &passeur_out)?);
+        // The second run over the same files writes the cache; the third reads it.
+        second.push(run_passeur(&data_dir, &files, &passeur_out)?);
         cached.push(run_passeur(&data_dir, &files, &passeur_out)?);
         let (q, w) = run_duckdb(&python, &sql_path)?;
         duck_query.push(q);
         duck_wall.push(w);
         let _ = std::fs::remove_dir_all(&data_dir);
     }
-    let (cold, cached, query, wall) = (median(cold), median(cached), median(duck_query), median(duck_wall));
+    let (cold, second, cached) = (median(cold), median(second), median(cached));
+    let (query, wall) = (median(duck_query), median(duck_wall));
     let (ours, theirs) = (read_scores(&passeur_out)?, read_scores(&duck_out)?);
     let booking_mismatches = mismatches(&ours.0, &theirs.0);
     let user_mismatches = mismatches(&ours.1, &theirs.1);
@@ -210,12 +214,8 @@ pub fn run(bench: &DuckdbBench<'_>) -> Result<ExitCode> {
         cold,
         query / cold
     );
-    out!(
-        "  {:<58} {:>9.3} {:>12.2}",
-        "passeur cached (resolved bookings reused; whole command)",
-        cached,
-        query / cached
-    );
+    out!("  {:<58} {:>9.3} {:>12.2}", "passeur, second run (writes the cache; whole command)", second, query / second);
+    out!("  {:<58} {:>9.3} {:>12.2}", "passeur cached (third run: bookings from the cache)", cached, query / cached);
     out!("  {:<58} {:>9.3} {:>12}", "DuckDB, the query alone (connect and interpreter excluded)", query, "1.00");
     out!("  {:<58} {:>9.3}", "DuckDB, whole process (Python start, import, query)", wall);
     out!(

@@ -38,8 +38,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: reading files builds and drops
-/// millions of small strings across threads, where glibc's malloc spent a
-/// third of `diversity score --from` (measured in ARCHITECTURE.md, Choices).
+/// millions of small strings across threads, where glibc's malloc took an
+/// eighth of `diversity score --from`'s CPU time (ARCHITECTURE.md, Choices).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
