@@ -19,6 +19,7 @@ const DUCKDB_RUNNER: &str = r#"
 import sys, time, duckdb
 sql = open(sys.argv[1]).read()
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 started = time.perf_counter()
 con.execute(sql)
 print(f"{time.perf_counter() - started:.6f}")
@@ -113,7 +114,9 @@ fn run_duckdb(python: &Path, sql: &Path) -> Result<(f64, f64)> {
     if !output.status.success() {
         bail!("DuckDB failed: {}", String::from_utf8_lossy(&output.stderr));
     }
-    let query: f64 = String::from_utf8_lossy(&output.stdout).trim().parse().context("DuckDB's timing")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default().trim();
+    let query: f64 = last.parse().with_context(|| format!("DuckDB's timing: {last:?}"))?;
     Ok((query, wall))
 }
 
