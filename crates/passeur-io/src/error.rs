@@ -112,3 +112,47 @@ pub enum IoError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// Bad rows of an all-or-nothing read: every one counted, the first `max` kept,
+/// reported sorted by file and line as [`IoError::Rejected`]. Shared by
+/// [`crate::import_files`] and the scoring reader, so both report alike.
+pub(crate) struct Problems {
+    kept: Vec<RowError>,
+    total: usize,
+    max: usize,
+}
+
+impl Problems {
+    pub(crate) fn new(max: usize) -> Problems {
+        Problems { kept: Vec::new(), total: 0, max }
+    }
+
+    /// True when no bad row was seen.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    pub(crate) fn push(&mut self, e: RowError) {
+        self.total += 1;
+        if self.kept.len() < self.max {
+            self.kept.push(e);
+        }
+    }
+
+    /// Adds another collection's problems (those it counted without keeping stay counted).
+    pub(crate) fn absorb(&mut self, other: Problems) {
+        let unkept = other.total - other.kept.len();
+        for e in other.kept {
+            self.push(e);
+        }
+        self.total += unkept;
+    }
+
+    pub(crate) fn finish(mut self) -> Result<()> {
+        if self.total == 0 {
+            return Ok(());
+        }
+        self.kept.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        Err(IoError::Rejected { errors: self.kept, total: self.total })
+    }
+}

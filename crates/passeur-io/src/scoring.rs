@@ -30,7 +30,7 @@
 //! does. The fast path is an optimisation of valid files, never a second
 //! set of rules.
 
-use crate::error::{IoError, Result, RowError};
+use crate::error::{IoError, Problems, Result, RowError};
 use crate::formats::{
     FileFormat, create_table_sink, read_rows, read_rows_skipping, schema_of, timestamp_seconds, write_record_batches,
     write_record_batches_with,
@@ -168,43 +168,6 @@ pub struct ScoringInput {
     pub columnar: bool,
 }
 
-/// Bad rows, collected as an import collects them.
-struct Problems {
-    kept: Vec<RowError>,
-    total: usize,
-    max: usize,
-}
-
-impl Problems {
-    fn new() -> Problems {
-        Problems { kept: Vec::new(), total: 0, max: crate::ImportOptions::default().max_errors }
-    }
-
-    fn push(&mut self, e: RowError) {
-        self.total += 1;
-        if self.kept.len() < self.max {
-            self.kept.push(e);
-        }
-    }
-
-    /// Adds another collection's problems (those it counted without keeping stay counted).
-    fn absorb(&mut self, other: Problems) {
-        let unkept = other.total - other.kept.len();
-        for e in other.kept {
-            self.push(e);
-        }
-        self.total += unkept;
-    }
-
-    fn finish(mut self) -> Result<()> {
-        if self.total == 0 {
-            return Ok(());
-        }
-        self.kept.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-        Err(IoError::Rejected { errors: self.kept, total: self.total })
-    }
-}
-
 /// Reads every row of `path` as records of `R`; a row that does not decode,
 /// or that `check` refuses, is a problem of its line. Rows are decoded into
 /// records in parallel, a chunk at a time, and checked in file order.
@@ -244,21 +207,14 @@ fn read_checked<R: Record + Send>(
     let format = FileFormat::from_path(path)?;
     let mut bad: Vec<RowError> = Vec::new();
     let mut rows: Vec<(u64, Vec<Cell>)> = Vec::with_capacity(CHUNK);
-    let started = Instant::now();
-    let mut in_flush = 0.0;
     read_rows_skipping(path, format, R::KIND, skip, &mut |e| problems.push(e), &mut |line, cells| {
         rows.push((line, cells));
         if rows.len() >= CHUNK {
-            let t = Instant::now();
             flush(path, &mut rows, &mut bad, check)?;
-            in_flush += t.elapsed().as_secs_f64();
         }
         Ok(())
     })?;
-    let t = Instant::now();
     flush(path, &mut rows, &mut bad, check)?;
-    in_flush += t.elapsed().as_secs_f64();
-    tracing::debug!(file = %path.display(), seconds = started.elapsed().as_secs_f64(), decode_and_check = in_flush, "read");
     for e in bad {
         problems.push(e);
     }
@@ -323,7 +279,7 @@ impl ScoringCache {
         if std::fs::read_to_string(&self.key).ok().as_deref() != Some(self.fingerprint.as_str()) {
             return Ok(None);
         }
-        let mut problems = Problems::new();
+        let mut problems = Problems::new(crate::ImportOptions::default().max_errors);
         let mut input = ScoringInput::read_catalogue(&self.dir, &mut problems)?;
         problems.finish()?;
         if input.load_dense(&self.cache).is_err() {
@@ -426,12 +382,12 @@ impl ScoringInput {
     /// [`crate::import_files`] would name them.
     pub fn from_files(dir: &Path) -> Result<ScoringInput> {
         let started = Instant::now();
-        let mut problems = Problems::new();
+        let mut problems = Problems::new(crate::ImportOptions::default().max_errors);
         let mut input = ScoringInput::read_catalogue(dir, &mut problems)?;
         tracing::info!(seconds = started.elapsed().as_secs_f64(), offers = input.traits.len(), "catalogue read");
         let users_given = find_file(dir, "users").is_some();
         let interactions = require_file(dir, "interactions")?;
-        if problems.total > 0 {
+        if !problems.is_empty() {
             // As an import does: the interactions are still read, so that every bad row is named.
             input.read_interactions_rows(&interactions, users_given, &mut problems)?;
             return problems.finish().map(|_| input);
@@ -441,7 +397,7 @@ impl ScoringInput {
             && input.read_interactions_parquet(&interactions, users_given)?;
         if !fast {
             // The fast path may have added users known only from bookings: start again from the files.
-            let mut again = Problems::new();
+            let mut again = Problems::new(crate::ImportOptions::default().max_errors);
             input = ScoringInput::read_catalogue(dir, &mut again)?;
             again.finish()?;
             input.read_interactions_rows(&interactions, users_given, &mut problems)?;
@@ -467,7 +423,7 @@ impl ScoringInput {
         // Users do not depend on venues and offers: they are read beside them.
         let (catalogue, users) = rayon::join(
             || -> Result<(ScoringInput, Problems)> {
-                let mut problems = Problems::new();
+                let mut problems = Problems::new(crate::ImportOptions::default().max_errors);
                 let mut input = ScoringInput::default();
                 let mut venues: Vec<Venue> = Vec::new();
                 let mut venue_index: HashMap<String, u32> = HashMap::default();
@@ -493,7 +449,7 @@ impl ScoringInput {
                 Ok((input, problems))
             },
             || -> Result<(Vec<User>, Problems)> {
-                let mut problems = Problems::new();
+                let mut problems = Problems::new(crate::ImportOptions::default().max_errors);
                 let mut users = Vec::new();
                 if let Some(path) = find_file(dir, "users") {
                     read_checked::<User>(&path, &[], &mut problems, &mut |_, u| {
@@ -679,24 +635,23 @@ impl ScoringInput {
         let arrow_error = |source| IoError::Arrow { path: path.display().to_string(), source };
         // Few row groups: slices of them as tasks, each skipping the others' pages through the page
         // index. Many: whole row groups, without the page index (reading it costs more than it saves).
-        let groups = {
-            let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?.metadata().num_row_groups()
-        };
-        let sliced = groups < 4 * rayon::current_num_threads();
-        let page_index = if sliced {
-            parquet::file::metadata::PageIndexPolicy::Optional
-        } else {
-            parquet::file::metadata::PageIndexPolicy::Skip
-        };
-        // The footer is parsed once; every task opens the file with the parsed metadata.
-        let loaded = {
+        // The footer is parsed once (twice when the page index is wanted); every task opens the
+        // file with the parsed metadata.
+        let load = |page_index| {
             let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
             parquet::arrow::arrow_reader::ArrowReaderMetadata::load(
                 &file,
                 ArrowReaderOptions::new().with_page_index_policy(page_index),
             )
-            .map_err(parquet_error)?
+            .map_err(parquet_error)
+        };
+        let mut loaded = load(parquet::file::metadata::PageIndexPolicy::Skip)?;
+        let sliced = loaded.metadata().num_row_groups() < 4 * rayon::current_num_threads();
+        let page_index = if sliced {
+            loaded = load(parquet::file::metadata::PageIndexPolicy::Optional)?;
+            parquet::file::metadata::PageIndexPolicy::Optional
+        } else {
+            parquet::file::metadata::PageIndexPolicy::Skip
         };
         let open_with = |metadata: &parquet::arrow::arrow_reader::ArrowReaderMetadata| {
             let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;

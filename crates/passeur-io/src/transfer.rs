@@ -1,6 +1,6 @@
 //! Imports into and exports from a record store.
 
-use crate::error::{IoError, Result, RowError};
+use crate::error::{IoError, Problems, Result, RowError};
 use crate::formats::{FileFormat, RowSink, create_sink, read_rows};
 use crate::schema::{Cell, EntityKind, Record};
 use passeur_domain::{DomainError, Interaction, Offer, User, Venue};
@@ -125,20 +125,13 @@ pub fn import_files(
     let mut files = files.to_vec();
     files.sort_by_key(|f| f.kind);
     let mut tx = store.begin_import()?;
-    let mut errors: Vec<RowError> = Vec::new();
-    let mut total_errors = 0usize;
+    let mut problems = Problems::new(options.max_errors);
     let mut report = ImportReport::default();
     let mut read = 0u64;
     for file in &files {
-        let mut keep = |e: RowError| {
-            total_errors += 1;
-            if errors.len() < options.max_errors {
-                errors.push(e);
-            }
-        };
         let mut bad_rows: Vec<RowError> = Vec::new();
         let mut applied = 0u64;
-        read_rows(&file.path, file.format, file.kind, &mut keep, &mut |line, cells| {
+        read_rows(&file.path, file.format, file.kind, &mut |e| problems.push(e), &mut |line, cells| {
             read += 1;
             if read.is_multiple_of(10_000) {
                 progress(read);
@@ -156,16 +149,15 @@ pub fn import_files(
             Ok(())
         })?;
         for e in bad_rows {
-            keep(e);
+            problems.push(e);
         }
         *report.rows.entry(file.kind).or_default() += applied;
     }
     progress(read);
-    if total_errors > 0 {
-        errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    if let Err(rejected) = problems.finish() {
         // Dropping the transaction rolls everything back.
         drop(tx);
-        return Err(IoError::Rejected { errors, total: total_errors });
+        return Err(rejected);
     }
     tx.commit()?;
     Ok(report)

@@ -1,6 +1,8 @@
 //! Import and export: round trips in every format, all-or-nothing imports
 //! with errors that name file, line and field, idempotent re-imports.
 
+mod common;
+
 use passeur_domain::{Interaction, Offer, User, Venue};
 use passeur_io::{
     EntityKind, FileFormat, ImportFile, ImportOptions, IoError, RecordWriter, RowError, export_store, import_files,
@@ -34,19 +36,7 @@ fn small_world(seed: u64) -> Records {
 }
 
 fn write(records: &Records, dir: &Path, format: FileFormat) {
-    let ext = format.extension();
-    let mut w = RecordWriter::<Venue>::create(&dir.join(format!("venues.{ext}"))).unwrap();
-    records.venues.iter().for_each(|r| w.write(r).unwrap());
-    w.finish().unwrap();
-    let mut w = RecordWriter::<Offer>::create(&dir.join(format!("offers.{ext}"))).unwrap();
-    records.offers.iter().for_each(|r| w.write(r).unwrap());
-    w.finish().unwrap();
-    let mut w = RecordWriter::<User>::create(&dir.join(format!("users.{ext}"))).unwrap();
-    records.users.iter().for_each(|r| w.write(r).unwrap());
-    w.finish().unwrap();
-    let mut w = RecordWriter::<Interaction>::create(&dir.join(format!("interactions.{ext}"))).unwrap();
-    records.interactions.iter().for_each(|r| w.write(r).unwrap());
-    w.finish().unwrap();
+    common::write_files(dir, format, &records.venues, &records.offers, &records.users, &records.interactions);
 }
 
 fn import_dir(store: &mut SqliteStore, dir: &Path) -> Result<u64, IoError> {

@@ -3,6 +3,8 @@
 //! Parquet timestamp unit the files carry; the columnar fast path agrees with
 //! the row reader and with the record store.
 
+mod common;
+
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use passeur_diversity::{DiversificationRules, score_bookings};
 use passeur_domain::{Interaction, Offer, User, Venue};
@@ -44,19 +46,7 @@ fn rejected<T: std::fmt::Debug>(result: Result<T, IoError>) -> Vec<RowError> {
 }
 
 fn write_world(world: &World, interactions: &[Interaction], dir: &Path, format: FileFormat) {
-    let ext = format.extension();
-    let mut w = RecordWriter::<Venue>::create(&dir.join(format!("venues.{ext}"))).unwrap();
-    world.venues.iter().for_each(|r| w.write(r).unwrap());
-    w.finish().unwrap();
-    let mut w = RecordWriter::<Offer>::create(&dir.join(format!("offers.{ext}"))).unwrap();
-    world.offers.iter().for_each(|r| w.write(r).unwrap());
-    w.finish().unwrap();
-    let mut w = RecordWriter::<User>::create(&dir.join(format!("users.{ext}"))).unwrap();
-    world.users.iter().for_each(|r| w.write(r).unwrap());
-    w.finish().unwrap();
-    let mut w = RecordWriter::<Interaction>::create(&dir.join(format!("interactions.{ext}"))).unwrap();
-    interactions.iter().for_each(|r| w.write(r).unwrap());
-    w.finish().unwrap();
+    common::write_files(dir, format, &world.venues, &world.offers, &world.users, interactions);
 }
 
 #[test]
