@@ -79,4 +79,15 @@ pub enum StoreError {
     /// The SQLite engine failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL server could not be reached or refused the connection.
+    #[error("PostgreSQL at {target}: {source}")]
+    PostgresUnreachable {
+        /// `host:port/dbname` (never the password).
+        target: String,
+        /// The cause.
+        source: postgres::Error,
+    },
+    /// The PostgreSQL server answered an error.
+    #[error("postgres: {0}")]
+    Postgres(#[from] postgres::Error),
 }

@@ -15,11 +15,13 @@
 
 mod checks;
 mod error;
+mod postgres;
 mod sqlite;
 mod stats;
 
 pub use checks::{References, check_interaction, check_offer};
 pub use error::{Result, StoreError};
+pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresStore};
 pub use sqlite::{
     ActivityRow, ApiKeyRecord, OfferActivity, SCHEMA_VERSION, ServedListRecord, SqliteStore, StoreConfig, Synchronous,
     TerritoryScope, Write, Written,

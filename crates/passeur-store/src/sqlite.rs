@@ -594,11 +594,11 @@ const USER_COLUMNS: &str = "id, birth_date, department, home_latitude, home_long
 const INTERACTION_COLUMNS: &str = "id, kind, user_id, offer_id, at, amount_cents, quantity, booking_id, call_id, position, model_version, propensity, \
      prefix_propensity";
 
-fn corrupt(table: &'static str, id: &str, reason: impl ToString) -> StoreError {
+pub(crate) fn corrupt(table: &'static str, id: &str, reason: impl ToString) -> StoreError {
     StoreError::Corrupt { table, id: id.to_owned(), reason: reason.to_string() }
 }
 
-fn point(table: &'static str, id: &str, lat: Option<f64>, lon: Option<f64>) -> Result<Option<GeoPoint>> {
+pub(crate) fn point(table: &'static str, id: &str, lat: Option<f64>, lon: Option<f64>) -> Result<Option<GeoPoint>> {
     match (lat, lon) {
         (Some(lat), Some(lon)) => GeoPoint::new(lat, lon).map(Some).map_err(|e| corrupt(table, id, e)),
         (None, None) => Ok(None),
@@ -620,7 +620,7 @@ fn venue_from_row(row: &Row<'_>) -> Result<Venue> {
     })
 }
 
-fn optional_code<T>(
+pub(crate) fn optional_code<T>(
     id: &str,
     value: Option<String>,
     parse: impl Fn(&str) -> passeur_domain::Result<T>,
@@ -628,11 +628,11 @@ fn optional_code<T>(
     value.map(|v| parse(&v).map_err(|e| corrupt("offers", id, e))).transpose()
 }
 
-fn embedding_to_blob(embedding: &[f32]) -> Vec<u8> {
+pub(crate) fn embedding_to_blob(embedding: &[f32]) -> Vec<u8> {
     embedding.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn embedding_from_blob(id: &str, blob: &[u8]) -> Result<Vec<f32>> {
+pub(crate) fn embedding_from_blob(id: &str, blob: &[u8]) -> Result<Vec<f32>> {
     if !blob.len().is_multiple_of(4) {
         return Err(corrupt("offers", id, "image embedding blob length is not a multiple of 4"));
     }
