@@ -8,6 +8,10 @@ step() { local started=$SECONDS; "$@"; echo "== $((SECONDS - started)) s: $*"; }
 step bash scripts/fetch-assets.sh   # models and data sets some tests use
 step bash scripts/setup-browser.sh  # Chromium and playwright-core for the inspector test
 step python3 scripts/test_convert_e5.py  # the multilingual-e5-small converter, on files written by the test
+# A PostgreSQL server on loopback for the PostgreSQL backend's tests, stopped when the tests end.
+PASSEUR_TEST_POSTGRES=$(bash scripts/postgres.sh start)
+export PASSEUR_TEST_POSTGRES
+trap 'bash scripts/postgres.sh stop' EXIT
 step cargo fmt --all -- --check
 # Every backend is built and tested: `--all-features` turns on LanceDB (`lancedb`), which the demo's
 # build leaves out; the default feature set is linted too, as the demo builds it.

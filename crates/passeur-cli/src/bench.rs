@@ -5,7 +5,7 @@ use crate::commands::{import_into, write_world};
 use anyhow::Result;
 use passeur_domain::{Interaction, InteractionKind, Offer, User, Venue};
 use passeur_io::{FileFormat, ImportFile, for_each_record};
-use passeur_store::{SqliteStore, StoreConfig, Synchronous};
+use passeur_store::{PostgresStore, SqliteStore, StoreConfig, Synchronous};
 use passeur_synth::{Scale, WorldConfig};
 use std::path::Path;
 use std::process::ExitCode;
@@ -124,6 +124,10 @@ pub enum BenchCommand {
         /// Seed.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Also import the same files into PostgreSQL: a server URL (`bash scripts/postgres.sh start`
+        /// prints one), where the bench makes a database of its own and drops it after.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
     },
 }
 
@@ -138,7 +142,7 @@ pub fn run(data_dir: &Path, command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Serve { rate, seconds, event_share, seed } => {
             crate::serve::bench(data_dir, rate, seconds, event_share, seed)
         }
-        BenchCommand::World { scale, seed } => world(data_dir, scale, seed),
+        BenchCommand::World { scale, seed, postgres } => world(data_dir, scale, seed, postgres.as_deref()),
         BenchCommand::Embed { scale, seed, texts, models, batch_size, python } => crate::bench_embed::run(
             data_dir,
             &crate::bench_embed::EmbedBench { scale, seed, texts, models, batch_size, python },
@@ -162,7 +166,7 @@ pub fn run(data_dir: &Path, command: BenchCommand) -> Result<ExitCode> {
     }
 }
 
-fn world(data_dir: &Path, scale: Scale, seed: u64) -> Result<ExitCode> {
+fn world(data_dir: &Path, scale: Scale, seed: u64, postgres: Option<&str>) -> Result<ExitCode> {
     let dir = world_dir(data_dir, scale, seed);
     let files_dir = dir.join("files");
     let _ = std::fs::remove_dir_all(&dir);
@@ -191,6 +195,20 @@ fn world(data_dir: &Path, scale: Scale, seed: u64) -> Result<ExitCode> {
     let imported = import_into(&mut store, &ImportFile::discover(&files_dir)?, 100, true)?;
     let import_seconds = started.elapsed().as_secs_f64();
     let import_rate = imported as f64 / import_seconds;
+    // The same files into PostgreSQL (binary COPY), in a database of the bench's own.
+    let postgres_import = match postgres {
+        Some(server) => {
+            const DB: &str = "passeur_bench_world";
+            let mut pg = PostgresStore::connect(&PostgresStore::fresh_database(server, DB)?)?;
+            let started = Instant::now();
+            let rows = import_into(&mut pg, &ImportFile::discover(&files_dir)?, 100, true)?;
+            let seconds = started.elapsed().as_secs_f64();
+            drop(pg);
+            PostgresStore::drop_database(server, DB)?;
+            Some((rows as f64 / seconds, seconds))
+        }
+        None => None,
+    };
 
     out!("world {scale:?}, seed {seed}");
     out!(
@@ -204,6 +222,10 @@ fn world(data_dir: &Path, scale: Scale, seed: u64) -> Result<ExitCode> {
     out!("  generate + write Parquet: {:>10.0} rows/s ({:.1} s)", generation, files.seconds);
     out!("  read Parquet (baseline):  {:>10.0} rows/s", read_rate);
     out!("  import into SQLite:       {:>10.0} rows/s ({:.1} s)", import_rate, import_seconds);
+    if let Some((rate, seconds)) = postgres_import {
+        out!("  import into PostgreSQL:   {:>10.0} rows/s ({:.1} s)", rate, seconds);
+        out!("  ratio: PostgreSQL/SQLite import = {:.2}", rate / import_rate);
+    }
     out!("  ratios: generation/read = {:.2}, import/read = {:.2}", generation / read_rate, import_rate / read_rate);
     // The files stay, for the other benchmarks; the store goes.
     drop(store);

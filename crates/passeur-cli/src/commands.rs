@@ -6,7 +6,7 @@ use passeur_domain::{Interaction, Offer, User, Venue};
 use passeur_io::{
     EntityKind, FileFormat, ImportFile, ImportOptions, IoError, RecordWriter, export_store, import_files,
 };
-use passeur_store::{RecordStore, SqliteStore, Stats};
+use passeur_store::{PostgresStore, RecordStore, SqliteStore, Stats};
 use passeur_synth::{Scale, World, WorldConfig};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -139,9 +139,37 @@ pub fn generate(args: &GenerateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Which record store a command reads or writes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArg {
+    /// The record store: a PostgreSQL URL (`postgres://user@host:port/dbname`, shared by several
+    /// processes) instead of the data directory's SQLite file.
+    #[arg(long = "store", env = "PASSEUR_STORE", value_name = "URL")]
+    pub url: Option<String>,
+}
+
+impl StoreArg {
+    /// Opens the store: PostgreSQL when a URL is given, else the data directory's SQLite file (which
+    /// must exist unless `create`).
+    pub fn open(&self, data_dir: &Path, create: bool) -> Result<Box<dyn RecordStore>> {
+        match self.url.as_deref() {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Box::new(PostgresStore::connect(url)?))
+            }
+            Some(other) => bail!(
+                "--store {other:?}: expected a postgres:// URL (leave it out for the data directory's SQLite store)"
+            ),
+            None if create => Ok(Box::new(SqliteStore::open(data_dir)?)),
+            None => Ok(Box::new(open_existing(data_dir)?)),
+        }
+    }
+}
+
 /// Arguments of `passeur import`.
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
+    #[command(flatten)]
+    store: StoreArg,
     /// Files (venues.csv, offers.parquet, ...) or directories holding them.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -167,7 +195,7 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<ImportFile>> {
 }
 
 /// Imports files into the store, printing every bad row when rejected.
-pub fn import_into(store: &mut SqliteStore, files: &[ImportFile], max_errors: usize, show: bool) -> Result<u64> {
+pub fn import_into(store: &mut dyn RecordStore, files: &[ImportFile], max_errors: usize, show: bool) -> Result<u64> {
     let bar = if show { progress::spinner("importing") } else { indicatif::ProgressBar::hidden() };
     let result = import_files(store, files, &ImportOptions { max_errors }, &mut |n| bar.set_position(n));
     bar.finish_and_clear();
@@ -188,9 +216,9 @@ pub fn import_into(store: &mut SqliteStore, files: &[ImportFile], max_errors: us
 
 pub fn import(data_dir: &Path, args: &ImportArgs) -> Result<ExitCode> {
     let files = collect_files(&args.paths)?;
-    let mut store = SqliteStore::open(data_dir)?;
+    let mut store = args.store.open(data_dir, true)?;
     let started = Instant::now();
-    let rows = import_into(&mut store, &files, args.max_errors, true)?;
+    let rows = import_into(store.as_mut(), &files, args.max_errors, true)?;
     let seconds = started.elapsed().as_secs_f64();
     out!("imported {rows} rows from {} file(s) in {seconds:.1} s ({:.0} rows/s)", files.len(), rows as f64 / seconds);
     Ok(ExitCode::SUCCESS)
@@ -199,6 +227,8 @@ pub fn import(data_dir: &Path, args: &ImportArgs) -> Result<ExitCode> {
 /// Arguments of `passeur export`.
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
+    #[command(flatten)]
+    store: StoreArg,
     /// Output directory.
     #[arg(long, short)]
     out: PathBuf,
@@ -208,9 +238,9 @@ pub struct ExportArgs {
 }
 
 pub fn export(data_dir: &Path, args: &ExportArgs) -> Result<ExitCode> {
-    let store = open_existing(data_dir)?;
+    let store = args.store.open(data_dir, false)?;
     let bar = progress::spinner("exporting");
-    let written = export_store(&store, &args.out, args.format, &mut |n| bar.set_position(n))?;
+    let written = export_store(store.as_ref(), &args.out, args.format, &mut |n| bar.set_position(n))?;
     bar.finish_and_clear();
     for (kind, rows) in written {
         out!("{:>13} {rows}", kind.stem());
@@ -228,6 +258,8 @@ fn open_existing(data_dir: &Path) -> Result<SqliteStore> {
 /// Arguments of `passeur stats`.
 #[derive(Debug, clap::Args)]
 pub struct StatsArgs {
+    #[command(flatten)]
+    store: StoreArg,
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -237,7 +269,7 @@ pub struct StatsArgs {
 }
 
 pub fn stats(data_dir: &Path, args: &StatsArgs) -> Result<ExitCode> {
-    let store = open_existing(data_dir)?;
+    let store = args.store.open(data_dir, false)?;
     let on = match &args.on {
         Some(d) => passeur_domain::parse_date(d).map_err(anyhow::Error::msg)?,
         None => chrono::Utc::now().date_naive(),

@@ -94,7 +94,9 @@ pub(crate) fn row_error_of(error: StoreError, file: &Path, line: u64) -> Result<
         e @ (StoreError::Corrupt { .. }
         | StoreError::SchemaTooNew { .. }
         | StoreError::Io { .. }
-        | StoreError::Sqlite(_)) => return Err(IoError::Store(e)),
+        | StoreError::Sqlite(_)
+        | StoreError::PostgresUnreachable { .. }
+        | StoreError::Postgres(_)) => return Err(IoError::Store(e)),
     })
 }
 

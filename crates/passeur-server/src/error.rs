@@ -143,7 +143,9 @@ impl From<StoreError> for ApiError {
             StoreError::Corrupt { .. }
             | StoreError::SchemaTooNew { .. }
             | StoreError::Io { .. }
-            | StoreError::Sqlite(_) => ApiError::internal(message),
+            | StoreError::Sqlite(_)
+            | StoreError::PostgresUnreachable { .. }
+            | StoreError::Postgres(_) => ApiError::internal(message),
         }
     }
 }

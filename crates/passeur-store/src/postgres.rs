@@ -230,6 +230,37 @@ fn describe(config: &postgres::Config) -> String {
     format!("{host}:{port}/{}", config.get_dbname().unwrap_or("(default database)"))
 }
 
+/// A `key=value` connection string of a configuration (user, password, hosts, ports, database).
+fn url_of(config: &postgres::Config) -> String {
+    let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+    let mut parts = Vec::new();
+    if let Some(user) = config.get_user() {
+        parts.push(format!("user={}", quote(user)));
+    }
+    if let Some(password) = config.get_password() {
+        parts.push(format!("password={}", quote(&String::from_utf8_lossy(password))));
+    }
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(name) => name.clone(),
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    if !hosts.is_empty() {
+        parts.push(format!("host={}", quote(&hosts.join(","))));
+    }
+    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+    if !ports.is_empty() {
+        parts.push(format!("port={}", ports.join(",")));
+    }
+    if let Some(db) = config.get_dbname() {
+        parts.push(format!("dbname={}", quote(db)));
+    }
+    parts.join(" ")
+}
+
 impl PostgresStore {
     /// Connects to the database of a `postgres://user@host:port/dbname` URL
     /// (or a `key=value` connection string), without TLS (loopback or a
@@ -245,6 +276,38 @@ impl PostgresStore {
             .map_err(|source| StoreError::PostgresUnreachable { target: target.clone(), source })?;
         migrate(&mut client)?;
         Ok(PostgresStore { client: RefCell::new(client), statements: RefCell::default(), target })
+    }
+
+    /// Creates an empty database named `name` on the server of `server_url`
+    /// (dropping one of that name first, with its connections), and returns
+    /// its URL: for benchmarks and tests that want a store of their own.
+    /// `name` must be a plain identifier (letters, digits, `_`).
+    pub fn fresh_database(server_url: &str, name: &str) -> Result<String> {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(
+                passeur_domain::DomainError::field("database", name, "name", "letters, digits and _ only").into()
+            );
+        }
+        let config: postgres::Config = server_url.parse().map_err(|source| StoreError::PostgresUnreachable {
+            target: "(a connection string that does not parse)".into(),
+            source,
+        })?;
+        let target = describe(&config);
+        let mut client = config
+            .connect(NoTls)
+            .map_err(|source| StoreError::PostgresUnreachable { target: target.clone(), source })?;
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"))?;
+        let mut config = config;
+        config.dbname(name);
+        Ok(url_of(&config))
+    }
+
+    /// Drops a database made by [`PostgresStore::fresh_database`].
+    pub fn drop_database(server_url: &str, name: &str) -> Result<()> {
+        let mut client = Client::connect(server_url, NoTls)
+            .map_err(|source| StoreError::PostgresUnreachable { target: server_url.into(), source })?;
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        Ok(())
     }
 
     /// `host:port/dbname` of the server this store is connected to.
@@ -407,13 +470,7 @@ fn interaction_from_row(row: &Row) -> Result<Interaction> {
         },
         other => return Err(corrupt("interactions", &id, format!("unknown kind {other:?}"))),
     };
-    Ok(Interaction {
-        user_id: row.try_get(2)?,
-        offer_id: row.try_get(3)?,
-        at: Timestamp(row.try_get(4)?),
-        kind,
-        id,
-    })
+    Ok(Interaction { user_id: row.try_get(2)?, offer_id: row.try_get(3)?, at: Timestamp(row.try_get(4)?), kind, id })
 }
 
 /// An interaction's kind-specific columns, as stored.
@@ -468,8 +525,11 @@ fn with_offer_values<T>(o: &Offer, with: impl FnOnce(&[&(dyn ToSql + Sync)]) -> 
         o.movie_genre.map(|x| x.canonical()),
     ];
     let stock = o.stock.map(i64::from);
-    let (from, until, start) =
-        (o.bookable_from.map(Timestamp::seconds), o.bookable_until.map(Timestamp::seconds), o.event_start.map(Timestamp::seconds));
+    let (from, until, start) = (
+        o.bookable_from.map(Timestamp::seconds),
+        o.bookable_until.map(Timestamp::seconds),
+        o.event_start.map(Timestamp::seconds),
+    );
     let created = o.created_at.seconds();
     let embedding = o.image_embedding.as_deref().map(embedding_to_blob);
     with(&[
@@ -528,7 +588,13 @@ fn with_interaction_values<T>(i: &Interaction, with: impl FnOnce(&[&(dyn ToSql +
 
 /// `a = EXCLUDED.a, …` for every column but the id.
 fn updates(columns: &str) -> String {
-    columns.split(',').map(str::trim).filter(|c| *c != "id").map(|c| format!("{c} = EXCLUDED.{c}")).collect::<Vec<_>>().join(", ")
+    columns
+        .split(',')
+        .map(str::trim)
+        .filter(|c| *c != "id")
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 // ---------------------------------------------------------------- imports
@@ -569,14 +635,21 @@ impl Table {
             values(row, &mut writer)?;
         }
         writer.finish()?;
-        let source = if duplicates {
-            // `n` is the row's position in the buffer (an identity of the staging table).
-            format!("(SELECT DISTINCT ON (id) * FROM {stage} ORDER BY id, n DESC) s")
+        // `n` is the row's position in the buffer (an identity of the staging table). An id written twice
+        // takes the values of its last row and the place of its first, as an upsert in SQLite keeps its rowid.
+        let (source, order) = if duplicates {
+            (
+                format!(
+                    "(SELECT DISTINCT ON (id) *, min(n) OVER (PARTITION BY id) AS first_n FROM {stage}
+                      ORDER BY id, n DESC) s"
+                ),
+                "first_n",
+            )
         } else {
-            stage.clone()
+            (stage.clone(), "n")
         };
         tx.batch_execute(&format!(
-            "INSERT INTO {name} ({columns}) SELECT {columns} FROM {source} ORDER BY n
+            "INSERT INTO {name} ({columns}) SELECT {columns} FROM {source} ORDER BY {order}
              ON CONFLICT (id) DO UPDATE SET {updates};
              TRUNCATE {stage}",
             name = self.name,
@@ -666,7 +739,9 @@ impl PostgresImport<'_> {
     fn booking(&mut self, id: &str) -> Result<Option<(String, String)>> {
         if let Some(&at) = self.pending.interaction_at.get(id) {
             let i = &self.pending.interactions[at];
-            return Ok(matches!(i.kind, InteractionKind::Booking { .. }).then(|| (i.user_id.clone(), i.offer_id.clone())));
+            return Ok(
+                matches!(i.kind, InteractionKind::Booking { .. }).then(|| (i.user_id.clone(), i.offer_id.clone()))
+            );
         }
         let row = self.tx.query_opt(&self.booking_of, &[&id])?;
         Ok(row.map(|r| (r.get(0), r.get(1))))
@@ -711,11 +786,8 @@ impl ImportTransaction for PostgresImport<'_> {
             InteractionKind::Cancellation { booking_id } => self.booking(booking_id)?,
             _ => None,
         };
-        let found = crate::checks::References {
-            user,
-            offer,
-            booking: booking.as_ref().map(|(u, o)| (u.as_str(), o.as_str())),
-        };
+        let found =
+            crate::checks::References { user, offer, booking: booking.as_ref().map(|(u, o)| (u.as_str(), o.as_str())) };
         crate::checks::check_interaction(interaction, found)?;
         let p = &mut self.pending;
         if p.interaction_at.insert(interaction.id.clone(), p.interactions.len()).is_some() {
@@ -766,7 +838,8 @@ fn apply_event(tx: &mut Transaction<'_>, statements: &Statements, event: &Intera
     }
     let offer = match &event.kind {
         InteractionKind::Booking { .. } => {
-            let lock_offer = prepared(statements, tx, sql!("SELECT {OFFER_COLUMNS} FROM offers WHERE id = $1 FOR UPDATE"))?;
+            let lock_offer =
+                prepared(statements, tx, sql!("SELECT {OFFER_COLUMNS} FROM offers WHERE id = $1 FOR UPDATE"))?;
             tx.query_opt(&lock_offer, &[&event.offer_id])?.map(|r| offer_from_row(&r)).transpose()?
         }
         _ => None,
@@ -804,7 +877,8 @@ fn apply_event(tx: &mut Transaction<'_>, statements: &Statements, event: &Intera
                 return Err(not_bookable("outside its booking window or after the event start"));
             }
             account.debit(&event.user_id, *amount_cents)?;
-            let take = prepared(statements, tx, "UPDATE offers SET stock = stock - $2 WHERE id = $1 AND stock IS NOT NULL")?;
+            let take =
+                prepared(statements, tx, "UPDATE offers SET stock = stock - $2 WHERE id = $1 AND stock IS NOT NULL")?;
             tx.execute(&take, &[&offer.id, &i64::from(*quantity)])?;
         }
         InteractionKind::Cancellation { booking_id } => {
@@ -819,8 +893,11 @@ fn apply_event(tx: &mut Transaction<'_>, statements: &Statements, event: &Intera
             let booking = booking.expect("checked above");
             if let InteractionKind::Booking { amount_cents, quantity } = booking.kind {
                 account.refund(amount_cents);
-                let give =
-                    prepared(statements, tx, "UPDATE offers SET stock = stock + $2 WHERE id = $1 AND stock IS NOT NULL")?;
+                let give = prepared(
+                    statements,
+                    tx,
+                    "UPDATE offers SET stock = stock + $2 WHERE id = $1 AND stock IS NOT NULL",
+                )?;
                 tx.execute(&give, &[&booking.offer_id, &i64::from(quantity)])?;
             }
         }
@@ -833,7 +910,9 @@ fn apply_event(tx: &mut Transaction<'_>, statements: &Statements, event: &Intera
     let insert = prepared(
         statements,
         tx,
-        sql!("INSERT INTO interactions ({INTERACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"),
+        sql!(
+            "INSERT INTO interactions ({INTERACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ),
     )?;
     with_interaction_values(event, |values| tx.execute(&insert, values))?;
     Ok(EventOutcome::Recorded { credit_cents: account.remaining_cents })
@@ -888,9 +967,10 @@ impl RecordStore for PostgresStore {
     }
 
     fn user_interactions(&self, user_id: &str) -> Result<Vec<Interaction>> {
-        self.query(sql!("SELECT {INTERACTION_COLUMNS} FROM interactions WHERE user_id = $1 ORDER BY at, id"), &[
-            &user_id,
-        ])?
+        self.query(
+            sql!("SELECT {INTERACTION_COLUMNS} FROM interactions WHERE user_id = $1 ORDER BY at, id"),
+            &[&user_id],
+        )?
         .iter()
         .map(interaction_from_row)
         .collect()
@@ -1029,7 +1109,9 @@ impl RecordStore for PostgresStore {
         for r in self.query("SELECT birth_date, COUNT(*) FROM users GROUP BY birth_date", &[])? {
             b.users_born(r.get::<_, &str>(0), r.get::<_, i64>(1) as u64)?;
         }
-        for r in self.query("SELECT department, COUNT(*), SUM(credit_cents)::BIGINT FROM users GROUP BY department", &[])? {
+        for r in
+            self.query("SELECT department, COUNT(*), SUM(credit_cents)::BIGINT FROM users GROUP BY department", &[])?
+        {
             b.users_of_department(r.get(0), r.get::<_, i64>(1) as u64, r.get(2));
         }
         for r in self.query(

@@ -136,7 +136,6 @@ fn a_batch_of_events_is_applied_whole_or_not_at_all_and_names_the_failing_event(
     assert_eq!(store.offer("o1").unwrap().unwrap().stock, Some(3));
 }
 
-
 /// Each behaviour above, once per backend.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {

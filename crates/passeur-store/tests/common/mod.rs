@@ -117,11 +117,7 @@ pub fn server_url() -> String {
             .arg("start")
             .output()
             .expect("bash runs scripts/postgres.sh");
-        assert!(
-            out.status.success(),
-            "scripts/postgres.sh start failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "scripts/postgres.sh start failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     })
     .clone()
@@ -140,10 +136,7 @@ impl PostgresBackend {
         let admin = server_url();
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
         let name = format!("passeur_test_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("the test server answers");
-        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        let (base, _) = admin.rsplit_once('/').expect("the server URL ends with /dbname");
-        let url = format!("{base}/{name}");
+        let url = PostgresStore::fresh_database(&admin, &name).expect("the test server answers");
         PostgresBackend { admin, name, url }
     }
 
@@ -164,8 +157,6 @@ impl Backend for PostgresBackend {
 
 impl Drop for PostgresBackend {
     fn drop(&mut self) {
-        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-        }
+        let _ = PostgresStore::drop_database(&self.admin, &self.name);
     }
 }
