@@ -296,7 +296,9 @@ impl PostgresStore {
         let mut client = config
             .connect(NoTls)
             .map_err(|source| StoreError::PostgresUnreachable { target: target.clone(), source })?;
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"))?;
+        // Two statements: neither may run inside a transaction block.
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        client.batch_execute(&format!("CREATE DATABASE {name}"))?;
         let mut config = config;
         config.dbname(name);
         Ok(url_of(&config))
