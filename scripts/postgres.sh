@@ -54,6 +54,8 @@ port = $port
 unix_socket_directories = '$dir'
 max_connections = 200
 shared_buffers = 256MB
+# Bulk imports write gigabytes of WAL: fewer checkpoints during one (the default is 1GB).
+max_wal_size = 4GB
 EOF
     fi
     if ! as_owner "$bin/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
