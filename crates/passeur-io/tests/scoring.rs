@@ -11,7 +11,8 @@ use passeur_domain::{Interaction, Offer, User, Venue};
 use passeur_io::{
     FileFormat, ImportFile, ImportOptions, IoError, RecordWriter, RowError, ScoringInput, import_files, read_records,
 };
-use passeur_store::SqliteStore;
+use passeur_store::testing::TestDatabase;
+use passeur_store::{PostgresStore, RecordStore, SqliteStore};
 use passeur_synth::{Scale, World, WorldConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,6 +37,15 @@ fn import(dir: &Path) -> Result<SqliteStore, IoError> {
     let files = ImportFile::discover(dir).unwrap();
     import_files(&mut store, &files, &ImportOptions::default(), &mut |_| {})?;
     Ok(store)
+}
+
+/// The same import into a fresh PostgreSQL database (see `passeur_store::testing`).
+fn import_postgres(dir: &Path) -> (TestDatabase, Result<PostgresStore, IoError>) {
+    let db = TestDatabase::new("passeur_io_test").expect("the test server answers");
+    let mut store = db.connect().unwrap();
+    let files = ImportFile::discover(dir).unwrap();
+    let result = import_files(&mut store, &files, &ImportOptions::default(), &mut |_| {}).map(|_| store);
+    (db, result)
 }
 
 fn rejected<T: std::fmt::Debug>(result: Result<T, IoError>) -> Vec<RowError> {
@@ -67,6 +77,8 @@ fn every_format_and_the_store_give_the_same_scores_and_parquet_takes_the_fast_pa
         if format == FileFormat::Parquet {
             let store = import(&dir).unwrap();
             all.push(("the store".into(), scores(&ScoringInput::from_store(&store).unwrap())));
+            let (_db, postgres) = import_postgres(&dir);
+            all.push(("the PostgreSQL store".into(), scores(&ScoringInput::from_store(&postgres.unwrap()).unwrap())));
         }
     }
     let (first, reference) = &all[0];
@@ -239,6 +251,10 @@ b1,booking,u1,o-book,2024-02-01T10:05:00Z,,1,
             let by_import = rejected(import(dir));
             let by_scoring = rejected(ScoringInput::from_files(dir));
             assert_eq!(by_scoring, by_import, "{what} ({ext}): scoring and import disagree");
+            let (db, postgres) = import_postgres(dir);
+            assert_eq!(rejected(postgres), by_import, "{what} ({ext}): PostgreSQL and SQLite disagree");
+            let counts = db.connect().unwrap().counts().unwrap();
+            assert_eq!((counts.venues, counts.offers, counts.users, counts.interactions()), (0, 0, 0, 0), "{what}");
             let first = &by_import[0];
             // CSV lines count the header; Parquet rows start at 1.
             let line = if ext == "csv" { *line } else { line - 1 };

@@ -18,6 +18,7 @@ mod error;
 mod postgres;
 mod sqlite;
 mod stats;
+pub mod testing;
 
 pub use checks::{References, check_interaction, check_offer};
 pub use error::{Result, StoreError};

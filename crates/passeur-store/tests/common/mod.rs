@@ -6,9 +6,9 @@ use passeur_domain::{
     BookSectionId, GeoPoint, Interaction, InteractionKind, Offer, SubcategoryId, Timestamp, User, Venue, VenueTypeId,
     parse_date,
 };
+use passeur_store::testing::TestDatabase;
 use passeur_store::{PostgresStore, RecordStore, SqliteStore};
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 pub fn venue(id: &str) -> Venue {
     Venue {
@@ -103,60 +103,25 @@ impl Backend for SqliteBackend {
     }
 }
 
-/// The URL of the test server: `PASSEUR_TEST_POSTGRES`, or the one `scripts/postgres.sh start` starts
-/// (installing Debian's postgresql if needed), as `scripts/test.sh` does.
-pub fn server_url() -> String {
-    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    URL.get_or_init(|| {
-        if let Some(url) = std::env::var_os("PASSEUR_TEST_POSTGRES") {
-            return url.into_string().expect("PASSEUR_TEST_POSTGRES is UTF-8");
-        }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let out = std::process::Command::new("bash")
-            .arg(root.join("scripts/postgres.sh"))
-            .arg("start")
-            .output()
-            .expect("bash runs scripts/postgres.sh");
-        assert!(out.status.success(), "scripts/postgres.sh start failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    })
-    .clone()
-}
-
-/// A fresh database on the test server, dropped at the end of the test.
-pub struct PostgresBackend {
-    admin: String,
-    name: String,
-    url: String,
-}
+/// A fresh database on the test server.
+pub struct PostgresBackend(TestDatabase);
 
 impl PostgresBackend {
     pub fn new() -> PostgresBackend {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let admin = server_url();
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let name = format!("passeur_test_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let url = PostgresStore::fresh_database(&admin, &name).expect("the test server answers");
-        PostgresBackend { admin, name, url }
+        PostgresBackend(TestDatabase::new("passeur_test").expect("the test server answers"))
     }
 
     pub fn url(&self) -> &str {
-        &self.url
+        self.0.url()
     }
 
     pub fn connect(&self) -> PostgresStore {
-        PostgresStore::connect(&self.url).unwrap()
+        self.0.connect().unwrap()
     }
 }
 
 impl Backend for PostgresBackend {
     fn open(&self) -> Box<dyn RecordStore> {
         Box::new(self.connect())
-    }
-}
-
-impl Drop for PostgresBackend {
-    fn drop(&mut self) {
-        let _ = PostgresStore::drop_database(&self.admin, &self.name);
     }
 }
