@@ -377,10 +377,18 @@ impl Engine {
     /// Loads the models and folds the store into the live state.
     pub fn load(store: &SqliteStore, dirs: &ModelDirs, config: &ServerConfig, clock: Option<Clock>) -> Result<Engine> {
         let started = Instant::now();
+        let mut phase = Instant::now();
+        let mut phases: Vec<(&'static str, f64)> = Vec::new();
+        let mut mark = |name: &'static str| {
+            phases.push((name, phase.elapsed().as_secs_f64()));
+            phase = Instant::now();
+        };
         let data = RankingData::load(store, &dirs.retrieval).map_err(|e| {
             ServerError::Data(format!("{e} (the service needs `passeur train retrieval` and `passeur train ranking`)"))
         })?;
+        mark("store and retrieval bundle");
         let ranking = RankingModel::load(&dirs.ranking)?;
+        mark("ranking model");
         let rules = config.diversification_rules()?;
         let clock = clock.unwrap_or_else(|| Clock::new(config.clock, data.dataset.now.0));
         let now = clock.now().0;
@@ -400,6 +408,7 @@ impl Engine {
             }
             (None, _) => None,
         };
+        mark("text encoder");
         let mut venues: FxHashMap<String, Venue> = FxHashMap::default();
         store.scan_venues(&mut |v| {
             venues.insert(v.id.clone(), v);
@@ -421,6 +430,7 @@ impl Engine {
             records.insert(u.id.clone(), u);
             Ok(())
         })?;
+        mark("records again");
         let RankingData { dataset, table, popularity, model: retrieval, item_vectors, dim, retrieval_version, .. } =
             data;
         let history_len = retrieval.config.history_len;
@@ -451,8 +461,11 @@ impl Engine {
                 LiveUser { record, info: info.clone(), id_row, state, snapshot, vector: Vec::new(), revision: 0 },
             );
         }
+        mark("users folded");
         let gateway = fit_gateway(&dataset.timelines, &table)?;
+        mark("gateway model");
         let vectors = retrieval.user_vectors(rows, &dataset.catalogue)?;
+        mark("user vectors");
         for (id, v) in order.iter().zip(vectors.chunks(dim)) {
             users.get_mut(id).expect("just inserted").vector = v.to_vec();
         }
@@ -467,8 +480,12 @@ impl Engine {
         let params =
             IvfParams { nprobe: config.index_nprobe, exact_below: config.index_exact_below, ..IvfParams::default() };
         let index = IvfIndex::build(dim, &indexed, params)?;
+        mark("vector index");
         let snapshot = Arc::new(popularity.snapshot(&table, now, &config.ranking.sources));
         let parts = RankerParts::new(&ranking, &table, &item_vectors, dim);
+        mark("popularity and ranker parts");
+        let phases: Vec<String> = phases.iter().map(|(name, s)| format!("{name} {s:.2} s")).collect();
+        tracing::info!(phases = %phases.join(", "), "live state loaded");
         let departments = dataset.departments.iter().enumerate().skip(1).map(|(i, d)| (d.clone(), i as u32)).collect();
         let boot = format!(
             "{:x}",

@@ -136,7 +136,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The advisory lock key that serializes migrations between processes.
-const MIGRATION_LOCK: i64 = 0x7061_7373_6575_72; // "passeur"
+const MIGRATION_LOCK: i64 = 0x0070_6173_7365_7572; // "passeur"
 
 /// Rows buffered by an import before they are copied to the server.
 const FLUSH_ROWS: usize = 50_000;

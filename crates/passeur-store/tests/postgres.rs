@@ -229,10 +229,30 @@ fn apply(store: &mut dyn RecordStore, ops: &[Upsert]) -> Vec<String> {
 /// Everything a store holds, in its scan order.
 fn contents(store: &dyn RecordStore) -> (Vec<String>, passeur_store::Counts) {
     let mut all = Vec::new();
-    store.scan_venues(&mut |v| Ok(all.push(format!("{v:?}")))).unwrap();
-    store.scan_offers(&mut |o| Ok(all.push(format!("{o:?}")))).unwrap();
-    store.scan_users(&mut |u| Ok(all.push(format!("{u:?}")))).unwrap();
-    store.scan_interactions(&mut |i| Ok(all.push(format!("{i:?}")))).unwrap();
+    store
+        .scan_venues(&mut |v| {
+            all.push(format!("{v:?}"));
+            Ok(())
+        })
+        .unwrap();
+    store
+        .scan_offers(&mut |o| {
+            all.push(format!("{o:?}"));
+            Ok(())
+        })
+        .unwrap();
+    store
+        .scan_users(&mut |u| {
+            all.push(format!("{u:?}"));
+            Ok(())
+        })
+        .unwrap();
+    store
+        .scan_interactions(&mut |i| {
+            all.push(format!("{i:?}"));
+            Ok(())
+        })
+        .unwrap();
     (all, store.counts().unwrap())
 }
 
