@@ -17,6 +17,7 @@ pub mod measure;
 mod memory;
 pub mod playlist;
 mod record;
+mod saved;
 
 pub use error::{IndexError, Result};
 pub use filter::{Filters, Near, near_ok};

@@ -543,11 +543,51 @@ pub struct IvfIndex {
 impl IvfIndex {
     /// Builds the index over `offers` (k-means on a seeded sample of at most 65 536 vectors).
     pub fn build(dim: usize, offers: &[IndexedOffer], params: IvfParams) -> Result<IvfIndex> {
+        IvfIndex::build_from(dim, offers, params, None)
+    }
+
+    /// Builds the index over `offers` with these centroids (`partitions × dim` values) instead of
+    /// training them: given the centroids that [`IvfIndex::build`] trained over the same offers with the
+    /// same parameters ([`IvfIndex::centroids`]), the index is the same, without the k-means.
+    pub fn build_with_centroids(
+        dim: usize,
+        offers: &[IndexedOffer],
+        params: IvfParams,
+        centroids: Vec<f32>,
+    ) -> Result<IvfIndex> {
+        if dim == 0 || centroids.is_empty() || !centroids.len().is_multiple_of(dim) {
+            return Err(crate::IndexError::BadQuery {
+                field: "centroids",
+                reason: format!("{} values are not whole vectors of dimension {dim}", centroids.len()),
+            });
+        }
+        IvfIndex::build_from(dim, offers, params, Some(centroids))
+    }
+
+    /// The partitions' centroids, `partitions × dim` values.
+    pub fn centroids(&self) -> &[f32] {
+        &self.centroids
+    }
+
+    fn build_from(dim: usize, offers: &[IndexedOffer], params: IvfParams, given: Option<Vec<f32>>) -> Result<IvfIndex> {
         let mut slots = Slots::new(dim);
         for o in offers {
             slots.put(o)?;
         }
         let n = slots.offers.len();
+        let centroids = match given {
+            Some(c) => c,
+            None => train_centroids(&slots, n, &params),
+        };
+        let partitions = centroids.len() / dim.max(1);
+        IvfIndex::assemble(slots, params, centroids, partitions)
+    }
+}
+
+/// k-means centroids over a seeded sample of at most 65 536 of the slots' vectors.
+fn train_centroids(slots: &Slots, n: usize, params: &IvfParams) -> Vec<f32> {
+    let dim = slots.dim;
+    {
         let partitions =
             if params.partitions == 0 { ((n as f64).sqrt() as usize).clamp(1, 4096) } else { params.partitions };
         let partitions = partitions.min(n.max(1));
@@ -576,6 +616,14 @@ impl IvfIndex {
                 }
             }
         }
+        centroids
+    }
+}
+
+impl IvfIndex {
+    fn assemble(slots: Slots, params: IvfParams, centroids: Vec<f32>, partitions: usize) -> Result<IvfIndex> {
+        let dim = slots.dim;
+        let n = slots.offers.len();
         let mut postings = Postings {
             by_price: (0..n).map(|i| (slots.offers[i].price_cents, i as u32)).collect(),
             ..Postings::default()

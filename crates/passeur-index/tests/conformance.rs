@@ -536,3 +536,46 @@ fn packed_equals_exact(mut offers: Vec<IndexedOffer>, params: IvfParams) {
         );
     }
 }
+
+#[test]
+fn an_ivf_built_on_saved_centroids_answers_as_the_one_that_trained_them() {
+    let offers = catalogue();
+    let params = IvfParams { partitions: 40, nprobe: 8, exact_below: 0, ..IvfParams::default() };
+    let trained = IvfIndex::build(DIM, &offers, params).unwrap();
+    assert_eq!(trained.centroids().len(), 40 * DIM);
+    let reused = IvfIndex::build_with_centroids(DIM, &offers, params, trained.centroids().to_vec()).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    for i in 0..60 {
+        let q = random_vector(&mut rng, None);
+        let f = if i % 2 == 0 { Filters::default() } else { user_filters(&mut rng) };
+        assert_eq!(trained.search(&q, &f, 20).unwrap(), reused.search(&q, &f, 20).unwrap(), "query {i}");
+    }
+    // Centroids of another dimension are refused, naming what is wrong.
+    let err = IvfIndex::build_with_centroids(DIM, &offers, params, vec![0.0; DIM * 3 + 1]).unwrap_err();
+    assert!(err.to_string().contains("centroids"), "{err}");
+}
+
+#[test]
+fn saved_centroids_are_reused_only_for_the_same_offers_and_parameters() {
+    let offers = catalogue();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ivf-centroids.bin");
+    let params = IvfParams { partitions: 40, nprobe: 8, exact_below: 0, ..IvfParams::default() };
+    let (first, reused) = IvfIndex::build_saved(DIM, &offers, params, &path).unwrap();
+    assert!(!reused && path.exists());
+    let (second, reused) = IvfIndex::build_saved(DIM, &offers, params, &path).unwrap();
+    assert!(reused);
+    assert_eq!(first.centroids(), second.centroids());
+    let q = random_vector(&mut ChaCha8Rng::seed_from_u64(3), None);
+    assert_eq!(first.search(&q, &Filters::default(), 20).unwrap(), second.search(&q, &Filters::default(), 20).unwrap());
+    // One vector moved, or other parameters: trained again (and saved for them).
+    let mut moved = offers.clone();
+    moved[7].vector[0] += 0.5;
+    assert!(!IvfIndex::build_saved(DIM, &moved, params, &path).unwrap().1);
+    let other = IvfParams { seed: 7, ..params };
+    assert!(!IvfIndex::build_saved(DIM, &moved, other, &path).unwrap().1);
+    assert!(IvfIndex::build_saved(DIM, &moved, other, &path).unwrap().1);
+    // A damaged file is not read: trained again.
+    std::fs::write(&path, b"PIVFCEN1 truncated").unwrap();
+    assert!(!IvfIndex::build_saved(DIM, &offers, params, &path).unwrap().1);
+}

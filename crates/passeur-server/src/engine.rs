@@ -373,6 +373,9 @@ pub struct Diversification {
     pub bookings: Vec<BookingPoints>,
 }
 
+/// The vector index's centroids, saved beside the retrieval bundle (see [`IvfIndex::build_saved`]).
+pub const IVF_CENTROIDS: &str = "ivf-centroids.bin";
+
 impl Engine {
     /// Loads the models and folds the store into the live state.
     pub fn load(store: &SqliteStore, dirs: &ModelDirs, config: &ServerConfig, clock: Option<Clock>) -> Result<Engine> {
@@ -479,8 +482,10 @@ impl Engine {
             .collect();
         let params =
             IvfParams { nprobe: config.index_nprobe, exact_below: config.index_exact_below, ..IvfParams::default() };
-        let index = IvfIndex::build(dim, &indexed, params)?;
-        mark("vector index");
+        // The partitions trained at an earlier start on the same item vectors are reused (the k-means is
+        // most of the index's cost); retrained and saved whenever the vectors or parameters change.
+        let (index, reused) = IvfIndex::build_saved(dim, &indexed, params, &dirs.retrieval.join(IVF_CENTROIDS))?;
+        mark(if reused { "vector index (saved centroids)" } else { "vector index (centroids trained)" });
         let snapshot = Arc::new(popularity.snapshot(&table, now, &config.ranking.sources));
         let parts = RankerParts::new(&ranking, &table, &item_vectors, dim);
         mark("popularity and ranker parts");
