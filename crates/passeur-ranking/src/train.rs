@@ -52,6 +52,16 @@ pub struct RankingData {
 impl RankingData {
     /// Reads the retrieval bundle in `retrieval_dir` and the store.
     pub fn load(store: &dyn RecordStore, retrieval_dir: &Path) -> Result<RankingData> {
+        RankingData::load_with(store, retrieval_dir, true)
+    }
+
+    /// As [`RankingData::load`], without the impression logs (`dataset.impressions` stays empty): what
+    /// the service needs to serve, read in less time.
+    pub fn load_for_serving(store: &dyn RecordStore, retrieval_dir: &Path) -> Result<RankingData> {
+        RankingData::load_with(store, retrieval_dir, false)
+    }
+
+    fn load_with(store: &dyn RecordStore, retrieval_dir: &Path, impressions: bool) -> Result<RankingData> {
         let (model, meta) = load_bundle(retrieval_dir)?;
         let dataset = Dataset::from_store_ordered(
             store,
@@ -59,6 +69,7 @@ impl RankingData {
             model.config.artist_buckets,
             Some(meta.departments.clone()),
             Some((&meta.offer_ids, &meta.user_ids)),
+            impressions,
         )?;
         let (ids, mut item_vectors, dim) = read_vectors(&retrieval_dir.join("item_vectors.parquet"))?;
         if ids.len() > dataset.catalogue.len() || ids[..] != dataset.catalogue.offer_ids[..ids.len()] {

@@ -386,7 +386,7 @@ impl Engine {
             phases.push((name, phase.elapsed().as_secs_f64()));
             phase = Instant::now();
         };
-        let data = RankingData::load(store, &dirs.retrieval).map_err(|e| {
+        let data = RankingData::load_for_serving(store, &dirs.retrieval).map_err(|e| {
             ServerError::Data(format!("{e} (the service needs `passeur train retrieval` and `passeur train ranking`)"))
         })?;
         mark("store and retrieval bundle");

@@ -82,6 +82,14 @@ pub trait RecordStore: Send {
     fn scan_users(&self, visit: &mut dyn FnMut(User) -> Result<()>) -> Result<()>;
     /// Visits every interaction in insertion order.
     fn scan_interactions(&self, visit: &mut dyn FnMut(Interaction) -> Result<()>) -> Result<()>;
+    /// Visits every interaction but the impressions, in insertion order: what a user did, without the
+    /// logs of what was shown (more than half of the rows; the service's live state does not read them).
+    fn scan_actions(&self, visit: &mut dyn FnMut(Interaction) -> Result<()>) -> Result<()> {
+        self.scan_interactions(&mut |i| match i.kind {
+            passeur_domain::InteractionKind::Impression { .. } => Ok(()),
+            _ => visit(i),
+        })
+    }
 
     /// For a model, each embedded offer's cache key (see `passeur_embed::text_key`).
     fn offer_embedding_keys(&self, model: &str) -> Result<std::collections::HashMap<String, String>>;

@@ -1003,6 +1003,13 @@ impl RecordStore for PostgresStore {
         let sql = sql!("SELECT {INTERACTION_COLUMNS}, seq FROM interactions WHERE seq > $1 ORDER BY seq LIMIT $2");
         self.scan_pages(sql, interaction_from_row, visit)
     }
+    fn scan_actions(&self, visit: &mut dyn FnMut(Interaction) -> Result<()>) -> Result<()> {
+        let sql = sql!(
+            "SELECT {INTERACTION_COLUMNS}, seq FROM interactions WHERE seq > $1 AND kind <> 'impression'
+             ORDER BY seq LIMIT $2"
+        );
+        self.scan_pages(sql, interaction_from_row, visit)
+    }
 
     fn offer_embedding_keys(&self, model: &str) -> Result<HashMap<String, String>> {
         Ok(self

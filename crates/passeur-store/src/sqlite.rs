@@ -1028,6 +1028,10 @@ impl RecordStore for SqliteStore {
         let sql = format!("SELECT {INTERACTION_COLUMNS} FROM interactions ORDER BY rowid");
         scan(&self.conn, &sql, interaction_from_row, visit)
     }
+    fn scan_actions(&self, visit: &mut dyn FnMut(Interaction) -> Result<()>) -> Result<()> {
+        let sql = format!("SELECT {INTERACTION_COLUMNS} FROM interactions WHERE kind <> 'impression' ORDER BY rowid");
+        scan(&self.conn, &sql, interaction_from_row, visit)
+    }
 
     fn counts(&self) -> Result<Counts> {
         let count = |sql: &str| -> Result<u64> { Ok(self.conn.query_row(sql, [], |r| r.get(0))?) };

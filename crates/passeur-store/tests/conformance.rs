@@ -136,6 +136,45 @@ fn a_batch_of_events_is_applied_whole_or_not_at_all_and_names_the_failing_event(
     assert_eq!(store.offer("o1").unwrap().unwrap().stock, Some(3));
 }
 
+fn scanning_actions_leaves_out_the_impressions_only(backend: &dyn Backend) {
+    let mut store = seeded(backend, 30_000);
+    let shown = |id: &str, position: u32| Interaction {
+        kind: InteractionKind::Impression {
+            call_id: "call-1".into(),
+            position,
+            model_version: "m".into(),
+            propensity: 0.5,
+            prefix_propensity: None,
+        },
+        ..booking(id, "o2", 0)
+    };
+    let consulted = Interaction { kind: InteractionKind::Consultation, ..booking("e1", "o1", 0) };
+    let cancel =
+        Interaction { kind: InteractionKind::Cancellation { booking_id: "b1".into() }, ..booking("c1", "o1", 0) };
+    let mut tx = store.begin_import().unwrap();
+    for i in [shown("s0", 0), consulted, shown("s1", 1), booking("b1", "o1", 1_500), cancel, shown("s2", 2)] {
+        tx.upsert_interaction(&i).unwrap();
+    }
+    tx.commit().unwrap();
+    let (mut all, mut actions) = (Vec::new(), Vec::new());
+    store
+        .scan_interactions(&mut |i| {
+            all.push(i);
+            Ok(())
+        })
+        .unwrap();
+    store
+        .scan_actions(&mut |i| {
+            actions.push(i);
+            Ok(())
+        })
+        .unwrap();
+    let expected: Vec<Interaction> =
+        all.into_iter().filter(|i| !matches!(i.kind, InteractionKind::Impression { .. })).collect();
+    assert_eq!(actions, expected);
+    assert_eq!(actions.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["e1", "b1", "c1"]);
+}
+
 /// Each behaviour above, once per backend.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -155,6 +194,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    scanning_actions_leaves_out_the_impressions_only,
     records_read_back_exactly_and_upserts_replace,
     an_uncommitted_import_applies_nothing,
     interactions_must_refer_to_existing_records,
