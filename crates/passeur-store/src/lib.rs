@@ -16,6 +16,7 @@
 mod checks;
 mod error;
 mod postgres;
+mod rows;
 mod sqlite;
 mod stats;
 pub mod testing;

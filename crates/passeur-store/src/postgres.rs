@@ -17,13 +17,10 @@
 //! spend one credit twice or sell the last seat twice.
 
 use crate::error::{Result, StoreError};
-use crate::sqlite::{corrupt, embedding_from_blob, embedding_to_blob, optional_code, point};
+use crate::rows::{self, embedding_from_blob, embedding_to_blob};
 use crate::stats::{Counts, Stats, StatsBuilder};
 use crate::{EventOutcome, ImportTransaction, RecordStore};
-use passeur_domain::{
-    BookSectionId, CreditAccount, Interaction, InteractionKind, MovieGenreId, MusicGenreId, Offer, ShowTypeId,
-    SubcategoryId, Timestamp, User, Venue, VenueTypeId,
-};
+use passeur_domain::{CreditAccount, Interaction, InteractionKind, Offer, Timestamp, User, Venue};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
 use postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
@@ -400,87 +397,19 @@ fn migrate(client: &mut Client) -> Result<()> {
 // ---------------------------------------------------------------- rows
 
 fn venue_from_row(row: &Row) -> Result<Venue> {
-    let id: String = row.try_get(0)?;
-    let venue_type: String = row.try_get(2)?;
-    Ok(Venue {
-        name: row.try_get(1)?,
-        venue_type: VenueTypeId::parse(&venue_type).map_err(|e| corrupt("venues", &id, e))?,
-        location: point("venues", &id, row.try_get(3)?, row.try_get(4)?)?,
-        city: row.try_get(5)?,
-        department: row.try_get(6)?,
-        partner_id: row.try_get(7)?,
-        id,
-    })
+    rows::venue(row)
 }
 
 fn offer_from_row(row: &Row) -> Result<Offer> {
-    let id: String = row.try_get(0)?;
-    let subcategory: String = row.try_get(5)?;
-    let stock: Option<i64> = row.try_get(12)?;
-    let blob: Option<Vec<u8>> = row.try_get(18)?;
-    Ok(Offer {
-        item_id: row.try_get(1)?,
-        title: row.try_get(2)?,
-        description: row.try_get(3)?,
-        artist: row.try_get(4)?,
-        subcategory: SubcategoryId::parse(&subcategory).map_err(|e| corrupt("offers", &id, e))?,
-        book_macro_section: optional_code(&id, row.try_get(6)?, BookSectionId::parse)?,
-        music_genre: optional_code(&id, row.try_get(7)?, MusicGenreId::parse)?,
-        show_type: optional_code(&id, row.try_get(8)?, ShowTypeId::parse)?,
-        movie_genre: optional_code(&id, row.try_get(9)?, MovieGenreId::parse)?,
-        price_cents: row.try_get(10)?,
-        duo: row.try_get(11)?,
-        stock: stock.map(|s| u32::try_from(s).map_err(|_| corrupt("offers", &id, "stock out of range"))).transpose()?,
-        bookable_from: row.try_get::<_, Option<i64>>(13)?.map(Timestamp),
-        bookable_until: row.try_get::<_, Option<i64>>(14)?.map(Timestamp),
-        event_start: row.try_get::<_, Option<i64>>(15)?.map(Timestamp),
-        created_at: Timestamp(row.try_get(16)?),
-        venue_id: row.try_get(17)?,
-        image_embedding: blob.map(|b| embedding_from_blob(&id, &b)).transpose()?,
-        id,
-    })
+    rows::offer(row)
 }
 
 fn user_from_row(row: &Row) -> Result<User> {
-    let id: String = row.try_get(0)?;
-    let birth: String = row.try_get(1)?;
-    Ok(User {
-        birth_date: passeur_domain::parse_date(&birth).map_err(|e| corrupt("users", &id, e))?,
-        department: row.try_get(2)?,
-        home: point("users", &id, row.try_get(3)?, row.try_get(4)?)?,
-        credit_cents: row.try_get(5)?,
-        id,
-    })
+    rows::user(row)
 }
 
 fn interaction_from_row(row: &Row) -> Result<Interaction> {
-    let id: String = row.try_get(0)?;
-    let kind: String = row.try_get(1)?;
-    let missing = |field: &str| corrupt("interactions", &id, format!("{kind} without {field}"));
-    let small = |value: Option<i64>, field: &str| -> Result<u32> {
-        let value = value.ok_or_else(|| missing(field))?;
-        u32::try_from(value).map_err(|_| corrupt("interactions", &id, format!("{field} out of range")))
-    };
-    let kind = match kind.as_str() {
-        "consultation" => InteractionKind::Consultation,
-        "favourite" => InteractionKind::Favourite,
-        "booking" => InteractionKind::Booking {
-            amount_cents: row.try_get::<_, Option<i64>>(5)?.ok_or_else(|| missing("amount_cents"))?,
-            quantity: small(row.try_get(6)?, "quantity")?,
-        },
-        "cancellation" => InteractionKind::Cancellation {
-            booking_id: row.try_get::<_, Option<String>>(7)?.ok_or_else(|| missing("booking_id"))?,
-        },
-        "impression" => InteractionKind::Impression {
-            call_id: row.try_get::<_, Option<String>>(8)?.ok_or_else(|| missing("call_id"))?,
-            position: small(row.try_get(9)?, "position")?,
-            model_version: row.try_get::<_, Option<String>>(10)?.ok_or_else(|| missing("model_version"))?,
-            propensity: row.try_get::<_, Option<f64>>(11)?.ok_or_else(|| missing("propensity"))?,
-            prefix_propensity: row.try_get::<_, Option<f64>>(12)?,
-        },
-        other => return Err(corrupt("interactions", &id, format!("unknown kind {other:?}"))),
-    };
-    Ok(Interaction { user_id: row.try_get(2)?, offer_id: row.try_get(3)?, at: Timestamp(row.try_get(4)?), kind, id })
+    rows::interaction(row)
 }
 
 /// An interaction's kind-specific columns, as stored.

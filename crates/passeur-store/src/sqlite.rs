@@ -1,12 +1,10 @@
 //! The embedded SQLite backend.
 
 use crate::error::{Result, StoreError};
+use crate::rows::{self, embedding_from_blob, embedding_to_blob};
 use crate::stats::{Counts, Stats, StatsBuilder};
 use crate::{EventOutcome, ImportTransaction, RecordStore};
-use passeur_domain::{
-    BookSectionId, CreditAccount, GeoPoint, Interaction, InteractionKind, MovieGenreId, MusicGenreId, Offer,
-    ShowTypeId, SubcategoryId, Timestamp, User, Venue, VenueTypeId,
-};
+use passeur_domain::{CreditAccount, Interaction, InteractionKind, Offer, Timestamp, User, Venue};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -594,115 +592,20 @@ const USER_COLUMNS: &str = "id, birth_date, department, home_latitude, home_long
 const INTERACTION_COLUMNS: &str = "id, kind, user_id, offer_id, at, amount_cents, quantity, booking_id, call_id, position, model_version, propensity, \
      prefix_propensity";
 
-pub(crate) fn corrupt(table: &'static str, id: &str, reason: impl ToString) -> StoreError {
-    StoreError::Corrupt { table, id: id.to_owned(), reason: reason.to_string() }
-}
-
-pub(crate) fn point(table: &'static str, id: &str, lat: Option<f64>, lon: Option<f64>) -> Result<Option<GeoPoint>> {
-    match (lat, lon) {
-        (Some(lat), Some(lon)) => GeoPoint::new(lat, lon).map(Some).map_err(|e| corrupt(table, id, e)),
-        (None, None) => Ok(None),
-        _ => Err(corrupt(table, id, "only one of latitude and longitude is set")),
-    }
-}
-
 fn venue_from_row(row: &Row<'_>) -> Result<Venue> {
-    let id: String = row.get(0)?;
-    let venue_type: String = row.get(2)?;
-    Ok(Venue {
-        name: row.get(1)?,
-        venue_type: VenueTypeId::parse(&venue_type).map_err(|e| corrupt("venues", &id, e))?,
-        location: point("venues", &id, row.get(3)?, row.get(4)?)?,
-        city: row.get(5)?,
-        department: row.get(6)?,
-        partner_id: row.get(7)?,
-        id,
-    })
-}
-
-pub(crate) fn optional_code<T>(
-    id: &str,
-    value: Option<String>,
-    parse: impl Fn(&str) -> passeur_domain::Result<T>,
-) -> Result<Option<T>> {
-    value.map(|v| parse(&v).map_err(|e| corrupt("offers", id, e))).transpose()
-}
-
-pub(crate) fn embedding_to_blob(embedding: &[f32]) -> Vec<u8> {
-    embedding.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-pub(crate) fn embedding_from_blob(id: &str, blob: &[u8]) -> Result<Vec<f32>> {
-    if !blob.len().is_multiple_of(4) {
-        return Err(corrupt("offers", id, "image embedding blob length is not a multiple of 4"));
-    }
-    Ok(blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    rows::venue(row)
 }
 
 fn offer_from_row(row: &Row<'_>) -> Result<Offer> {
-    let id: String = row.get(0)?;
-    let subcategory: String = row.get(5)?;
-    let stock: Option<i64> = row.get(12)?;
-    let blob: Option<Vec<u8>> = row.get(18)?;
-    Ok(Offer {
-        item_id: row.get(1)?,
-        title: row.get(2)?,
-        description: row.get(3)?,
-        artist: row.get(4)?,
-        subcategory: SubcategoryId::parse(&subcategory).map_err(|e| corrupt("offers", &id, e))?,
-        book_macro_section: optional_code(&id, row.get(6)?, BookSectionId::parse)?,
-        music_genre: optional_code(&id, row.get(7)?, MusicGenreId::parse)?,
-        show_type: optional_code(&id, row.get(8)?, ShowTypeId::parse)?,
-        movie_genre: optional_code(&id, row.get(9)?, MovieGenreId::parse)?,
-        price_cents: row.get(10)?,
-        duo: row.get(11)?,
-        stock: stock.map(|s| u32::try_from(s).map_err(|_| corrupt("offers", &id, "stock out of range"))).transpose()?,
-        bookable_from: row.get::<_, Option<i64>>(13)?.map(Timestamp),
-        bookable_until: row.get::<_, Option<i64>>(14)?.map(Timestamp),
-        event_start: row.get::<_, Option<i64>>(15)?.map(Timestamp),
-        created_at: Timestamp(row.get(16)?),
-        venue_id: row.get(17)?,
-        image_embedding: blob.map(|b| embedding_from_blob(&id, &b)).transpose()?,
-        id,
-    })
+    rows::offer(row)
 }
 
 fn user_from_row(row: &Row<'_>) -> Result<User> {
-    let id: String = row.get(0)?;
-    let birth: String = row.get(1)?;
-    Ok(User {
-        birth_date: passeur_domain::parse_date(&birth).map_err(|e| corrupt("users", &id, e))?,
-        department: row.get(2)?,
-        home: point("users", &id, row.get(3)?, row.get(4)?)?,
-        credit_cents: row.get(5)?,
-        id,
-    })
+    rows::user(row)
 }
 
 fn interaction_from_row(row: &Row<'_>) -> Result<Interaction> {
-    let id: String = row.get(0)?;
-    let kind: String = row.get(1)?;
-    let missing = |field: &str| corrupt("interactions", &id, format!("{kind} without {field}"));
-    let kind = match kind.as_str() {
-        "consultation" => InteractionKind::Consultation,
-        "favourite" => InteractionKind::Favourite,
-        "booking" => InteractionKind::Booking {
-            amount_cents: row.get::<_, Option<i64>>(5)?.ok_or_else(|| missing("amount_cents"))?,
-            quantity: row.get::<_, Option<u32>>(6)?.ok_or_else(|| missing("quantity"))?,
-        },
-        "cancellation" => InteractionKind::Cancellation {
-            booking_id: row.get::<_, Option<String>>(7)?.ok_or_else(|| missing("booking_id"))?,
-        },
-        "impression" => InteractionKind::Impression {
-            call_id: row.get::<_, Option<String>>(8)?.ok_or_else(|| missing("call_id"))?,
-            position: row.get::<_, Option<u32>>(9)?.ok_or_else(|| missing("position"))?,
-            model_version: row.get::<_, Option<String>>(10)?.ok_or_else(|| missing("model_version"))?,
-            propensity: row.get::<_, Option<f64>>(11)?.ok_or_else(|| missing("propensity"))?,
-            prefix_propensity: row.get::<_, Option<f64>>(12)?,
-        },
-        other => return Err(corrupt("interactions", &id, format!("unknown kind {other:?}"))),
-    };
-    Ok(Interaction { user_id: row.get(2)?, offer_id: row.get(3)?, at: Timestamp(row.get(4)?), kind, id })
+    rows::interaction(row)
 }
 
 // ---------------------------------------------------------------- writes

@@ -3,18 +3,13 @@
 
 mod common;
 
-use common::{booking, offer, user, venue};
+use common::{booking, offer, user};
 use passeur_domain::{Interaction, InteractionKind, Offer};
 use passeur_store::{EventOutcome, RecordStore, SCHEMA_VERSION, SqliteStore, StoreError};
 
 fn seeded(dir: &std::path::Path, credit: i64) -> SqliteStore {
     let mut store = SqliteStore::open(dir).unwrap();
-    let mut tx = store.begin_import().unwrap();
-    tx.upsert_venue(&venue("v1")).unwrap();
-    tx.upsert_offer(&offer("o1", 1_500, Some(3))).unwrap();
-    tx.upsert_offer(&offer("o2", 900, None)).unwrap();
-    tx.upsert_user(&user("u1", credit)).unwrap();
-    tx.commit().unwrap();
+    common::seed(&mut store, credit);
     store
 }
 

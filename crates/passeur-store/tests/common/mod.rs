@@ -66,15 +66,20 @@ pub fn booking(id: &str, offer_id: &str, amount_cents: i64) -> Interaction {
     }
 }
 
-/// A store with venue v1, offers o1 (1 500 cents, stock 3) and o2 (900, unlimited), and user u1.
-pub fn seeded(backend: &dyn Backend, credit: i64) -> Box<dyn RecordStore> {
-    let mut store = backend.open();
+/// Imports venue v1, offers o1 (1 500 cents, stock 3) and o2 (900, unlimited), and user u1.
+pub fn seed(store: &mut dyn RecordStore, credit: i64) {
     let mut tx = store.begin_import().unwrap();
     tx.upsert_venue(&venue("v1")).unwrap();
     tx.upsert_offer(&offer("o1", 1_500, Some(3))).unwrap();
     tx.upsert_offer(&offer("o2", 900, None)).unwrap();
     tx.upsert_user(&user("u1", credit)).unwrap();
     tx.commit().unwrap();
+}
+
+/// A store of the backend, [`seed`]ed.
+pub fn seeded(backend: &dyn Backend, credit: i64) -> Box<dyn RecordStore> {
+    let mut store = backend.open();
+    seed(store.as_mut(), credit);
     store
 }
 
