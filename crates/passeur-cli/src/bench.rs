@@ -93,6 +93,13 @@ pub enum BenchCommand {
         /// Seed of the requests' users and offers.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Drive running services instead (replicas over one store), in turn: base URLs, comma-separated.
+        /// The users and offers asked for are read from the data directory's store.
+        #[arg(long, value_delimiter = ',', value_name = "URL")]
+        targets: Vec<String>,
+        /// With --targets: an app key of those services.
+        #[arg(long, requires = "targets")]
+        key: Option<String>,
     },
     /// Text embeddings: texts/s per model on the world's offer texts, the French quality check, and
     /// Python sentence-transformers on the same texts and threads when found.
@@ -139,8 +146,8 @@ pub fn run(data_dir: &Path, command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Ranking { candidates, users, seed, models } => {
             crate::ranking::bench(data_dir, candidates, users, seed, &models)
         }
-        BenchCommand::Serve { rate, seconds, event_share, seed } => {
-            crate::serve::bench(data_dir, rate, seconds, event_share, seed)
+        BenchCommand::Serve { rate, seconds, event_share, seed, targets, key } => {
+            crate::serve::bench(data_dir, &crate::serve::ServeBench { rate, seconds, event_share, seed, targets, key })
         }
         BenchCommand::World { scale, seed, postgres } => world(data_dir, scale, seed, postgres.as_deref()),
         BenchCommand::Embed { scale, seed, texts, models, batch_size, python } => crate::bench_embed::run(

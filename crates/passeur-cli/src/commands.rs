@@ -422,7 +422,12 @@ pub fn demo(data_dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
             let store = SqliteStore::open(data_dir)?;
             print_stats(&store.stats(store_reference_date(args.scale, args.seed))?);
         } else {
-            out!("the world is in {} (`passeur stats` counts it)", data_dir.display());
+            let world = std::fs::read_to_string(&marker).unwrap_or_default();
+            out!(
+                "the world of the first run ({}) is in {} (`passeur stats` counts it)",
+                world.trim(),
+                data_dir.display()
+            );
         }
     }
     let dir = data_dir.to_str().context("the data directory's path is not UTF-8")?;

@@ -164,16 +164,68 @@ fn print_report(label: &str, r: &LoadReport, baseline_p50: Option<f64>, baseline
     }
 }
 
-/// `passeur bench serve`: the service on DATA_DIR on a loopback port, driven open-loop at `rate`.
-pub fn bench(data_dir: &Path, rate: f64, seconds: u64, event_share: f64, seed: u64) -> Result<ExitCode> {
-    if !(rate > 0.0 && rate <= 10_000.0) {
+/// What `passeur bench serve` runs: the rate, phases and mix.
+#[derive(Debug, Clone)]
+pub struct ServeBench {
+    /// Requests per second.
+    pub rate: f64,
+    /// Seconds per phase.
+    pub seconds: u64,
+    /// Share of event writes in the mixed phase.
+    pub event_share: f64,
+    /// Seed of the requests' users and offers.
+    pub seed: u64,
+    /// Running services to drive in turn (replicas), instead of one started in process.
+    pub targets: Vec<String>,
+    /// With `targets`: an app key of theirs.
+    pub key: Option<String>,
+}
+
+/// The three phases (baseline, recommendations, mixed) against `bases`, round-robin.
+async fn run_phases(bench: &ServeBench, bases: Vec<String>, key: String, users: Vec<String>, offers: Vec<String>) {
+    let (rate, seed) = (bench.rate, bench.seed);
+    let plan = |mix: Vec<(Kind, f64)>, seed: u64| LoadPlan {
+        bases: bases.clone(),
+        key: key.clone(),
+        rate,
+        duration: Duration::from_secs(bench.seconds),
+        mix,
+        users: users.clone(),
+        offers: offers.clone(),
+        seed,
+        timeout: Duration::from_secs(10),
+    };
+    // Warm-up: pages, caches, connection pool.
+    let _ = run_load(&plan(vec![(Kind::Recommendations, 1.0)], seed ^ 0xff)).await;
+    let baseline = run_load(&plan(vec![(Kind::Health, 1.0)], seed)).await;
+    print_report("baseline GET /health", &baseline, None, None);
+    let b50 = baseline.kinds.first().map(|k| k.p50_ms);
+    let b99 = baseline.kinds.first().map(|k| k.p99_ms);
+    let reco = run_load(&plan(vec![(Kind::Recommendations, 1.0)], seed + 1)).await;
+    print_report("recommendations alone", &reco, b50, b99);
+    let share = bench.event_share;
+    let mixed = run_load(&plan(vec![(Kind::Recommendations, 1.0 - share), (Kind::Event, share)], seed + 2)).await;
+    print_report(&format!("mixed ({:.0} % event writes)", share * 100.0), &mixed, b50, b99);
+    for (label, r) in [("recommendations alone", &reco), ("mixed", &mixed)] {
+        let worst = r.kinds.iter().map(|k| k.p99_ms).fold(0.0, f64::max);
+        out!(
+            "target p99 < 20 ms at {rate:.0} requests/s, {label}: {} (worst p99 {worst:.2} ms, {} errors)",
+            if worst < 20.0 && r.errors() == 0 { "met" } else { "not met" },
+            r.errors()
+        );
+    }
+}
+
+/// `passeur bench serve`: the service on DATA_DIR on a loopback port (or running services: `targets`),
+/// driven open-loop at `rate`.
+pub fn bench(data_dir: &Path, bench: &ServeBench) -> Result<ExitCode> {
+    if !(bench.rate > 0.0 && bench.rate <= 10_000.0) {
         bail!("--rate must be in (0, 10000]");
     }
-    if !(0.0..=1.0).contains(&event_share) {
+    if !(0.0..=1.0).contains(&bench.event_share) {
         bail!("--event-share must be in [0, 1]");
     }
     let mut store = open_store(data_dir)?;
-    let (key, key_id) = create_key(&mut store, Scope::App, None, "bench serve")?;
     let mut users = Vec::new();
     store.scan_users(&mut |u| {
         users.push(u.id);
@@ -184,6 +236,15 @@ pub fn bench(data_dir: &Path, rate: f64, seconds: u64, event_share: f64, seed: u
         offers.push(o.id);
         Ok(())
     })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if !bench.targets.is_empty() {
+        let Some(key) = bench.key.clone() else { bail!("--targets needs --key: an app key of those services") };
+        drop(store);
+        out!("driving {} running service(s) in turn: {}", bench.targets.len(), bench.targets.join(", "));
+        runtime.block_on(run_phases(bench, bench.targets.clone(), key, users, offers));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (key, key_id) = create_key(&mut store, Scope::App, None, "bench serve")?;
     drop(store);
     // The defaults with the environment's PASSEUR_<KEY> overrides (e.g. PASSEUR_EXPLORATION), on loopback.
     let config = ServerConfig {
@@ -192,7 +253,6 @@ pub fn bench(data_dir: &Path, rate: f64, seconds: u64, event_share: f64, seed: u
         ..ServerConfig::load(None, std::env::vars())?
     };
     config.validate()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let dir = data_dir.to_owned();
     let outcome: Result<()> = runtime.block_on(async move {
         let service = Service::bind(config, &dir).await?;
@@ -210,37 +270,7 @@ pub fn bench(data_dir: &Path, rate: f64, seconds: u64, event_share: f64, seed: u
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         out!("service loaded in {:.1} s on {base}", started.elapsed().as_secs_f64());
-        let plan = |mix: Vec<(Kind, f64)>, seed: u64| LoadPlan {
-            base: base.clone(),
-            key: key.clone(),
-            rate,
-            duration: Duration::from_secs(seconds),
-            mix,
-            users: users.clone(),
-            offers: offers.clone(),
-            seed,
-            timeout: Duration::from_secs(10),
-        };
-        // Warm-up: pages, caches, connection pool.
-        let _ = run_load(&plan(vec![(Kind::Recommendations, 1.0)], seed ^ 0xff)).await;
-        let baseline = run_load(&plan(vec![(Kind::Health, 1.0)], seed)).await;
-        print_report("baseline GET /health", &baseline, None, None);
-        let b50 = baseline.kinds.first().map(|k| k.p50_ms);
-        let b99 = baseline.kinds.first().map(|k| k.p99_ms);
-        let reco = run_load(&plan(vec![(Kind::Recommendations, 1.0)], seed + 1)).await;
-        print_report("recommendations alone", &reco, b50, b99);
-        let mixed =
-            run_load(&plan(vec![(Kind::Recommendations, 1.0 - event_share), (Kind::Event, event_share)], seed + 2))
-                .await;
-        print_report(&format!("mixed ({:.0} % event writes)", event_share * 100.0), &mixed, b50, b99);
-        for (label, r) in [("recommendations alone", &reco), ("mixed", &mixed)] {
-            let worst = r.kinds.iter().map(|k| k.p99_ms).fold(0.0, f64::max);
-            out!(
-                "target p99 < 20 ms at {rate:.0} requests/s, {label}: {} (worst p99 {worst:.2} ms, {} errors)",
-                if worst < 20.0 && r.errors() == 0 { "met" } else { "not met" },
-                r.errors()
-            );
-        }
+        run_phases(bench, vec![base], key, users, offers).await;
         let _ = stop.send(());
         server.await??;
         Ok(())

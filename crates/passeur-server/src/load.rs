@@ -2,6 +2,7 @@
 //! server's pace (latency counts from the scheduled instant, so a slow server
 //! cannot hide its queueing), for a bounded time, over loopback.
 
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -20,11 +21,30 @@ pub enum Kind {
     Event,
 }
 
+/// The bytes a path segment cannot carry as they are (RFC 3986): ids are sent percent-encoded.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// An id as one path segment.
+pub fn path_segment(id: &str) -> String {
+    utf8_percent_encode(id, SEGMENT).to_string()
+}
+
 /// A load run's settings.
 #[derive(Debug, Clone)]
 pub struct LoadPlan {
-    /// Base URL (`http://127.0.0.1:PORT`).
-    pub base: String,
+    /// Base URLs (`http://127.0.0.1:PORT`): requests go to each in turn (several replicas of one service).
+    pub bases: Vec<String>,
     /// An API key with the app scope.
     pub key: String,
     /// Requests per second.
@@ -118,10 +138,11 @@ pub async fn run(plan: &LoadPlan) -> LoadReport {
         let user = plan.users.choose(&mut rng).cloned().unwrap_or_default();
         let offer = plan.offers.choose(&mut rng).cloned().unwrap_or_default();
         let favourite = rng.random::<f64>() < 0.2;
+        let base = &plan.bases[i % plan.bases.len()];
         let request = match kind {
-            Kind::Health => client.get(format!("{}/health", plan.base)),
+            Kind::Health => client.get(format!("{base}/health")),
             Kind::Recommendations => {
-                client.get(format!("{}/v1/users/{user}/recommendations", plan.base)).bearer_auth(&plan.key)
+                client.get(format!("{base}/v1/users/{}/recommendations", path_segment(&user))).bearer_auth(&plan.key)
             }
             Kind::Event => {
                 let body = serde_json::json!({
@@ -131,7 +152,7 @@ pub async fn run(plan: &LoadPlan) -> LoadReport {
                     "offer_id": offer,
                 });
                 client
-                    .post(format!("{}/v1/events", plan.base))
+                    .post(format!("{base}/v1/events"))
                     .bearer_auth(&plan.key)
                     .header("content-type", "application/json")
                     .body(body.to_string())
@@ -199,6 +220,14 @@ pub async fn run(plan: &LoadPlan) -> LoadReport {
 #[cfg(test)]
 mod tests {
     use super::percentile;
+
+    #[test]
+    fn ids_are_sent_as_one_path_segment() {
+        assert_eq!(super::path_segment("U0000001"), "U0000001");
+        assert_eq!(super::path_segment("u-1_x.y~z"), "u-1_x.y~z");
+        assert_eq!(super::path_segment("a/b?c#d e%"), "a%2Fb%3Fc%23d%20e%25");
+        assert_eq!(super::path_segment("élève"), "%C3%A9l%C3%A8ve");
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {
