@@ -424,7 +424,7 @@ pub fn demo(data_dir: &Path, args: &DemoArgs) -> Result<ExitCode> {
         } else {
             let world = std::fs::read_to_string(&marker).unwrap_or_default();
             out!(
-                "the world of the first run ({}) is in {} (`passeur stats` counts it)",
+                "the world set up earlier ({}) is in {} (`passeur stats` counts it)",
                 world.trim(),
                 data_dir.display()
             );

@@ -66,7 +66,7 @@ fn demo_builds_its_world_once_then_starts_from_the_data_directory() {
     assert!(!second.contains("first run"), "{second}");
     assert!(!second.contains("training"), "the second run reuses the models: {second}");
     // A later run names the world it serves without counting every record again.
-    assert!(second.contains("the world of the first run (scale=Small seed=42)"), "{second}");
+    assert!(second.contains("the world set up earlier (scale=Small seed=42)"), "{second}");
 
     // The report over that data directory: every section, numbers and no NaN.
     let report = data.join("report.html");
