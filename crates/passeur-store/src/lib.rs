@@ -13,6 +13,15 @@
 //! assert_eq!(store.counts().unwrap().users, 0);
 //! ```
 
+/// A statement's text built once from the column lists, so that hot paths
+/// do not format (allocate) SQL for every row.
+macro_rules! sql {
+    ($($arg:tt)*) => {{
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!($($arg)*));
+        SQL.as_str()
+    }};
+}
+
 mod checks;
 mod error;
 mod postgres;

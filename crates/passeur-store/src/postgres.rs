@@ -17,7 +17,9 @@
 //! spend one credit twice or sell the last seat twice.
 
 use crate::error::{Result, StoreError};
-use crate::rows::{self, embedding_from_blob, embedding_to_blob};
+use crate::rows::{
+    self, INTERACTION_COLUMNS, OFFER_COLUMNS, USER_COLUMNS, VENUE_COLUMNS, embedding_from_blob, embedding_to_blob,
+};
 use crate::stats::{Counts, Stats, StatsBuilder};
 use crate::{EventOutcome, ImportTransaction, RecordStore};
 use passeur_domain::{CreditAccount, Interaction, InteractionKind, Offer, Timestamp, User, Venue};
@@ -140,22 +142,6 @@ const FLUSH_ROWS: usize = 50_000;
 
 /// Rows fetched per page by the scans.
 const PAGE_ROWS: i64 = 10_000;
-
-/// A statement's text built once from the column lists.
-macro_rules! sql {
-    ($($arg:tt)*) => {{
-        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!($($arg)*));
-        SQL.as_str()
-    }};
-}
-
-const VENUE_COLUMNS: &str = "id, name, venue_type, latitude, longitude, city, department, partner_id";
-const OFFER_COLUMNS: &str = "id, item_id, title, description, artist, subcategory, book_macro_section, music_genre, \
-     show_type, movie_genre, price_cents, duo, stock, bookable_from, bookable_until, event_start, created_at, \
-     venue_id, image_embedding";
-const USER_COLUMNS: &str = "id, birth_date, department, home_latitude, home_longitude, credit_cents";
-const INTERACTION_COLUMNS: &str = "id, kind, user_id, offer_id, at, amount_cents, quantity, booking_id, call_id, \
-     position, model_version, propensity, prefix_propensity";
 
 const VENUE_TYPES: &[Type] =
     &[Type::TEXT, Type::TEXT, Type::TEXT, Type::FLOAT8, Type::FLOAT8, Type::TEXT, Type::TEXT, Type::TEXT];

@@ -8,6 +8,15 @@ use passeur_domain::{
     SubcategoryId, Timestamp, User, Venue, VenueTypeId,
 };
 
+/// The columns the decoders below read, in their order, as both backends name them.
+pub(crate) const VENUE_COLUMNS: &str = "id, name, venue_type, latitude, longitude, city, department, partner_id";
+pub(crate) const OFFER_COLUMNS: &str = "id, item_id, title, description, artist, subcategory, book_macro_section, \
+     music_genre, show_type, movie_genre, price_cents, duo, stock, bookable_from, bookable_until, event_start, \
+     created_at, venue_id, image_embedding";
+pub(crate) const USER_COLUMNS: &str = "id, birth_date, department, home_latitude, home_longitude, credit_cents";
+pub(crate) const INTERACTION_COLUMNS: &str = "id, kind, user_id, offer_id, at, amount_cents, quantity, booking_id, \
+     call_id, position, model_version, propensity, prefix_propensity";
+
 /// One stored row's cells by position, typed as the schema stores them.
 pub(crate) trait Cells {
     fn text(&self, i: usize) -> Result<String>;

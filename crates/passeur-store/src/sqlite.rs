@@ -1,7 +1,9 @@
 //! The embedded SQLite backend.
 
 use crate::error::{Result, StoreError};
-use crate::rows::{self, embedding_from_blob, embedding_to_blob};
+use crate::rows::{
+    self, INTERACTION_COLUMNS, OFFER_COLUMNS, USER_COLUMNS, VENUE_COLUMNS, embedding_from_blob, embedding_to_blob,
+};
 use crate::stats::{Counts, Stats, StatsBuilder};
 use crate::{EventOutcome, ImportTransaction, RecordStore};
 use passeur_domain::{CreditAccount, Interaction, InteractionKind, Offer, Timestamp, User, Venue};
@@ -573,24 +575,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-/// A statement's text built once from the column lists, so that hot paths
-/// do not format (allocate) SQL for every row.
-macro_rules! sql {
-    ($($arg:tt)*) => {{
-        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!($($arg)*));
-        SQL.as_str()
-    }};
-}
-
 // ---------------------------------------------------------------- rows
-
-const VENUE_COLUMNS: &str = "id, name, venue_type, latitude, longitude, city, department, partner_id";
-const OFFER_COLUMNS: &str = "id, item_id, title, description, artist, subcategory, book_macro_section, music_genre, \
-     show_type, movie_genre, price_cents, duo, stock, bookable_from, bookable_until, event_start, created_at, \
-     venue_id, image_embedding";
-const USER_COLUMNS: &str = "id, birth_date, department, home_latitude, home_longitude, credit_cents";
-const INTERACTION_COLUMNS: &str = "id, kind, user_id, offer_id, at, amount_cents, quantity, booking_id, call_id, position, model_version, propensity, \
-     prefix_propensity";
 
 fn venue_from_row(row: &Row<'_>) -> Result<Venue> {
     rows::venue(row)
